@@ -1,0 +1,181 @@
+"""The `tabline` command line: thin wrappers that parse, call the public API and print.
+
+Every user mistake ends with a one-line ``error: ...`` on stderr and exit code 2, never a traceback.
+
+Example:
+    $ tabline fit data.csv -o model/
+    $ tabline sample model/ -n 1000 -o synthetic.csv --condition cut=Ideal
+    $ tabline evaluate data.csv synthetic.csv --holdout holdout.csv --target cut
+"""
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Callable, Optional
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from tabline.errors import InvalidArgumentError, TablineError
+
+app = typer.Typer(
+    help="tabline — synthetic tables on an assembly line of agents. Offline by default: it learns a small "
+    "tabular language model from your own table.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+def _friendly(fn: Callable) -> Callable:
+    """Turn user errors into 'error: ...' + exit 2; keep tracebacks for real bugs."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except TablineError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            err.print(f"[bold red]error:[/] invalid settings: {problems}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err.print("interrupted; nothing was written")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+@app.command()
+@_friendly
+def fit(
+    data: Path = typer.Argument(..., help="CSV file with a header row."),
+    output: Path = typer.Option(..., "-o", "--output", help="Model directory to write (replaced atomically)."),
+    seed: int = typer.Option(0, help="Random seed (same seed + data = same model)."),
+    epochs: int = typer.Option(40, help="Maximum training epochs (early stopping usually ends sooner)."),
+    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Stop training after this many seconds."),
+    schema_file: Optional[Path] = typer.Option(None, "--schema", help="Schema JSON/YAML (from `tabline schema`) to use instead of inferring."),
+    drop: list[str] = typer.Option([], "--drop", help="Column to leave out (repeatable)."),
+    na_value: list[str] = typer.Option([], "--na-value", help="Extra text that means 'missing', e.g. '?' (repeatable)."),
+    encoding: str = typer.Option("utf-8", help="Text encoding of the CSV file."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Learn a tabular language model from a CSV file and save it to a directory."""
+    from tabline.io import read_table
+    from tabline.schema import Schema
+    from tabline.training import TabularLM, TabularLMConfig
+
+    df = read_table(data, encoding=encoding, na_values=na_value or None, drop=drop or None)
+    schema = Schema.load(schema_file) if schema_file else None  # None: fit() checks the row count, then infers
+    lm = TabularLM(TabularLMConfig(seed=seed, max_epochs=epochs, time_budget_s=time_budget))
+    lm.fit(df, schema, progress=not quiet)
+    lm.save(output)
+    log = lm.log
+    out.print(f"fitted {lm.num_parameters():,} parameters on {len(df):,} rows × {df.shape[1]} columns in "
+              f"{log.seconds:.0f} s ({log.epochs} epochs, stopped by {log.stopped_by.replace('_', ' ')}, "
+              f"best validation loss {log.best_val_loss:.3f}) → {output}")
+
+
+@app.command()
+@_friendly
+def sample(
+    model_dir: Path = typer.Argument(..., help="Directory written by `tabline fit`."),
+    n: int = typer.Option(..., "-n", "--rows", help="Number of rows to generate."),
+    output: Path = typer.Option(..., "-o", "--output", help="CSV file to write (atomically)."),
+    condition: list[str] = typer.Option([], "--condition", "-c", help="Fix a column: COL=VALUE (repeatable)."),
+    seed: int = typer.Option(0, help="Random seed (same seed = same rows)."),
+    temperature: float = typer.Option(1.0, help="Sampling temperature; 1 follows the learnt distribution."),
+    top_p: float = typer.Option(1.0, "--top-p", help="Nucleus sampling threshold in (0, 1]."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Generate schema-valid synthetic rows from a fitted model."""
+    from tabline.io import write_csv_atomic
+    from tabline.training import TabularLM
+
+    if n <= 0:
+        raise InvalidArgumentError(f"-n must be a positive number of rows, got {n}")
+    lm = TabularLM.load(model_dir)
+    conditions = _parse_conditions(condition)
+    frame = lm.sample(n, conditions=conditions or None, seed=seed, temperature=temperature, top_p=top_p,
+                      progress=not quiet)
+    write_csv_atomic(frame, output)
+    out.print(f"wrote {len(frame):,} rows → {output}")
+
+
+@app.command()
+@_friendly
+def evaluate(
+    train: Path = typer.Argument(..., help="The real rows the model learnt from."),
+    synthetic: Path = typer.Argument(..., help="The synthetic rows to judge."),
+    holdout: Path = typer.Option(..., "--holdout", help="Real rows the model never saw (the ceiling)."),
+    target: Optional[str] = typer.Option(None, "--target", help="Column to predict for the utility (TSTR) score."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the report as JSON here."),
+    seed: int = typer.Option(0, help="Random seed for subsampling and classifiers."),
+) -> None:
+    """Score a synthetic table against real data: quality, detection, utility, privacy, validity."""
+    from tabline.eval import evaluate as run_evaluation
+    from tabline.io import read_table, write_text_atomic
+
+    report = run_evaluation(read_table(train), read_table(synthetic), read_table(holdout), target=target, seed=seed)
+    report.render(out)
+    if json_out:
+        write_text_atomic(report.to_json(), json_out)
+        out.print(f"report → {json_out}")
+
+
+@app.command("schema")
+@_friendly
+def show_schema(
+    data: Path = typer.Argument(..., help="CSV file with a header row."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the schema here (.yaml or .json) to edit it."),
+    drop: list[str] = typer.Option([], "--drop", help="Column to leave out (repeatable)."),
+    na_value: list[str] = typer.Option([], "--na-value", help="Extra text that means 'missing' (repeatable)."),
+    encoding: str = typer.Option("utf-8", help="Text encoding of the CSV file."),
+) -> None:
+    """Show the schema tabline infers for a CSV file (types, ranges, categories, missing values)."""
+    from tabline.io import read_table, write_text_atomic
+    from tabline.schema import Schema
+
+    schema = Schema.infer(read_table(data, encoding=encoding, na_values=na_value or None, drop=drop or None))
+    text = schema.to_json() if output and output.suffix == ".json" else schema.to_yaml()
+    if output:
+        write_text_atomic(text, output)
+        out.print(f"schema → {output}")
+    else:
+        out.print(text, highlight=False, markup=False)
+
+
+@app.command()
+@_friendly
+def demo(
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Run folder (default: runs/demo-<time>)."),
+    seed: int = typer.Option(0, help="Random seed."),
+    time_budget: float = typer.Option(100.0, "--time-budget", help="Seconds of training."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """The main job: learn a real table shipped with tabline, generate a synthetic copy, and score it."""
+    from tabline.demo import run_demo
+
+    run_demo(output, seed=seed, time_budget_s=time_budget, progress=not quiet, console=out)
+
+
+def _parse_conditions(items: list[str]) -> dict[str, str]:
+    conditions = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise InvalidArgumentError(f"--condition {item!r}: expected COLUMN=VALUE, e.g. --condition cut=Ideal")
+        conditions[name] = value
+    return conditions
+
+
+def main() -> None:  # pragma: no cover - console-script entry when run as a module
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

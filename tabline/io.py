@@ -1,0 +1,154 @@
+"""Reading user tables with clear errors, and writing outputs atomically.
+
+A crash (or SIGKILL) while writing never leaves a half-written file or model directory: everything is
+written next to its destination first and moved into place with one ``os.replace``.
+
+Example:
+    >>> import pandas as pd, tempfile, os
+    >>> d = tempfile.mkdtemp()
+    >>> write_csv_atomic(pd.DataFrame({"a": [1, 2]}), os.path.join(d, "t.csv"))
+    >>> read_table(os.path.join(d, "t.csv"))["a"].tolist()
+    [1, 2]
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+
+from tabline.errors import InvalidTableError, TablineError
+
+
+def read_table(
+    path: str | os.PathLike,
+    *,
+    encoding: str = "utf-8",
+    na_values: list[str] | None = None,
+    drop: list[str] | None = None,
+) -> pd.DataFrame:
+    """Read a CSV file, turning every way it can be unreadable into a `TablineError` that names the file.
+
+    ``na_values`` are extra strings read as missing (e.g. ``["?", "n/a"]``); ``drop`` lists columns to leave out.
+
+    Example:
+        >>> read_table("no/such/file.csv")
+        Traceback (most recent call last):
+        ...
+        tabline.errors.TablineError: file not found: no/such/file.csv
+    """
+    p = Path(path)
+    if not p.exists():
+        raise TablineError(f"file not found: {path}")
+    if p.is_dir():
+        raise TablineError(f"{path} is a directory, not a CSV file")
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise TablineError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if not raw.strip():
+        raise InvalidTableError(f"{path} is empty: expected a header line and at least one row")
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise TablineError(
+            f"{path} is not valid {encoding}: byte 0x{raw[exc.start]:02x} at line {line} "
+            f"(offset {exc.start}); re-save the file as UTF-8 or pass --encoding latin-1"
+        ) from exc
+    except LookupError as exc:
+        raise TablineError(f"unknown encoding {encoding!r}") from exc
+    text = text.lstrip("\ufeff")
+    header = next(csv.reader(io.StringIO(text)), [])
+    problems = []
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            problems.append(f"column {name!r} appears more than once in the header")
+        seen.add(name)
+    if any(not h.strip() for h in header) and len(header) > 1:
+        blank = [i + 1 for i, h in enumerate(header) if not h.strip()]
+        problems.append(f"header has {len(blank)} unnamed column(s) at position(s) {blank}")
+    if problems:
+        raise InvalidTableError(problems)
+    try:
+        df = pd.read_csv(io.StringIO(text), na_values=na_values, keep_default_na=True, low_memory=False)
+    except pd.errors.ParserError as exc:
+        raise TablineError(f"{path} is not a well-formed CSV file: {exc}") from exc
+    if len(df) == 0:
+        raise InvalidTableError(f"{path} has a header but no rows")
+    if drop:
+        unknown = [c for c in drop if c not in df.columns]
+        if unknown:
+            raise TablineError(f"cannot drop {unknown}: no such column(s); columns are {list(df.columns)}")
+        df = df.drop(columns=list(drop))
+    return df
+
+
+def _tmp_sibling(dest: Path, suffix: str = "") -> Path:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=suffix + ".tmp", dir=dest.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def write_csv_atomic(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write ``df`` as CSV to ``path`` via a temporary file and ``os.replace`` (all or nothing)."""
+    dest = Path(path)
+    tmp = _tmp_sibling(dest)
+    try:
+        df.to_csv(tmp, index=False)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(text: str, path: str | os.PathLike) -> None:
+    """Write ``text`` to ``path`` atomically (UTF-8)."""
+    dest = Path(path)
+    tmp = _tmp_sibling(dest)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a fresh temporary directory that replaces ``path`` only if the block finishes without error.
+
+    An existing directory at ``path`` is kept until the new one is complete, then swapped out.
+
+    Example:
+        >>> import tempfile, os
+        >>> root = tempfile.mkdtemp()
+        >>> with atomic_directory(os.path.join(root, "model")) as tmp:
+        ...     _ = (tmp / "weights.bin").write_bytes(b"x")
+        >>> sorted(os.listdir(os.path.join(root, "model")))
+        ['weights.bin']
+    """
+    dest = Path(path)
+    if dest.exists() and not dest.is_dir():
+        raise TablineError(f"{dest} exists and is not a directory")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    try:
+        yield tmp
+        old = None
+        if dest.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".old", dir=dest.parent))
+            os.rmdir(old)
+            os.replace(dest, old)
+        os.replace(tmp, dest)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

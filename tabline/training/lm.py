@@ -1,0 +1,349 @@
+"""`TabularLM`: the embedded backbone — a small GPT-2 trained from scratch on one table.
+
+Any-column conditioning: during training half of the rows (``canonical_fraction``) are written in the
+schema's column order; the others start with a random subset of columns in random order, then continue
+in schema order. Sampling without conditions uses the schema order; sampling with conditions puts the
+conditioned columns first and the rest in schema order — exactly the layouts seen in training, so
+``p(rest | conditions)`` is learnt directly instead of being approximated by rejection.
+
+Example:
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"a": list(range(40)) * 2, "b": ["x", "y"] * 40})
+    >>> lm = TabularLM(TabularLMConfig(max_epochs=1, seed=0)).fit(df, progress=False)
+    >>> synth = lm.sample(5, seed=1, conditions={"b": "y"})
+    >>> synth["b"].tolist()
+    ['y', 'y', 'y', 'y', 'y']
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from tabline import __version__
+from tabline._progress import progress_bar
+from tabline.errors import ConditionError, InvalidArgumentError, InvalidTableError, ModelDirError
+from tabline.io import atomic_directory
+from tabline.schema import Schema
+from tabline.training.external import ExternalColumns
+from tabline.training.sampler import sample_values
+from tabline.training.tokenizer import PAD, TableTokenizer
+
+MIN_ROWS = 10
+_FILES = ["config.json", "model.safetensors", "tabline_tokenizer.json", "schema.json", "tabline.json"]
+
+
+class TabularLMConfig(BaseModel):
+    """Settings of the embedded tabular LM. ``None`` sizes are chosen from the data (rows × tokens per row).
+
+    Example:
+        >>> TabularLMConfig(max_epochs=5).patience
+        4
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = 0
+    n_layer: int | None = Field(None, ge=1, le=48)
+    n_embd: int | None = Field(None, ge=16, le=4096)
+    n_head: int = Field(4, ge=1)
+    # Off by default: on 2 CPU cores dropout costs ~40 % of step time; early stopping guards overfitting.
+    dropout: float = Field(0.0, ge=0, lt=1)
+    max_epochs: int = Field(40, ge=1)
+    patience: int = Field(4, ge=1, description="epochs without validation improvement before stopping")
+    val_fraction: float = Field(0.1, gt=0, lt=0.5)
+    batch_size: int = Field(64, ge=1)
+    learning_rate: float = Field(2e-3, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    time_budget_s: float | None = Field(None, gt=0, description="stop training after this many seconds")
+    canonical_fraction: float = Field(0.5, ge=0, le=1)
+    coarse_bins: int = Field(64, ge=2, le=1024)
+    fine_bins: int = Field(128, ge=2, le=4096)
+    exact_values: int = Field(128, ge=2, le=4096)
+    threads: int | None = Field(None, ge=1, description="torch CPU threads (default: all cores)")
+
+
+class TrainingLog(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    epochs: int = 0
+    best_epoch: int = 0
+    best_val_loss: float = math.inf
+    seconds: float = 0.0
+    stopped_by: Literal["early_stopping", "max_epochs", "time_budget", "not_trained"] = "not_trained"
+    history: list[dict[str, float]] = []
+
+
+def training_orders(n: int, d: int, rng: np.random.Generator, canonical_fraction: float) -> np.ndarray:
+    """Column orders for ``n`` training rows, (n, d): schema order, or a random prefix subset then schema order.
+
+    Example:
+        >>> o = training_orders(4, 3, np.random.default_rng(0), canonical_fraction=1.0)
+        >>> o.tolist()
+        [[0, 1, 2], [0, 1, 2], [0, 1, 2], [0, 1, 2]]
+    """
+    canonical = np.broadcast_to(np.arange(d), (n, d))
+    perm = np.argsort(rng.random((n, d)), axis=1)  # (n, d) a random permutation per row
+    rank = np.empty_like(perm)
+    np.put_along_axis(rank, perm, np.broadcast_to(np.arange(d), (n, d)), axis=1)  # rank of each column
+    k = rng.integers(1, d + 1, size=n)[:, None]  # (n, 1) prefix length
+    priority = np.where(rank < k, rank, d + canonical)  # prefix columns first, others in schema order
+    mixed = np.argsort(priority, axis=1, kind="stable")
+    use_canonical = rng.random(n)[:, None] < canonical_fraction
+    return np.where(use_canonical, canonical, mixed)
+
+
+def row_logprob(logits: torch.Tensor, ids: torch.Tensor, value_mask: torch.Tensor) -> torch.Tensor:
+    """Sum of log p(token) over each row's value tokens, the quantity the training loss averages.
+
+    logits (B, T, V), ids (B, T), value_mask (B, T) bool -> (B,). Logits at t predict the token at t + 1.
+    """
+    logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)  # (B, T-1, V)
+    tok = logp.gather(-1, ids[:, 1:, None]).squeeze(-1)  # (B, T-1)
+    return (tok * value_mask[:, 1:]).sum(-1)  # (B,)
+
+
+def choose_size(n_rows: int, row_length: int) -> tuple[int, int]:
+    """(n_layer, n_embd) from the amount of training text: larger tables get a deeper, wider model."""
+    tokens = n_rows * row_length
+    if tokens < 60_000:
+        return 2, 64
+    if tokens < 400_000:
+        return 3, 128
+    if tokens < 2_000_000:
+        return 4, 128
+    return 4, 192
+
+
+class TabularLM:
+    """A GPT-2-style causal LM over one table's column-aware vocabulary. See the module docstring."""
+
+    def __init__(self, config: TabularLMConfig | None = None):
+        self.config = config or TabularLMConfig()
+        self.schema: Schema | None = None
+        self.tokenizer: TableTokenizer | None = None
+        self.external: ExternalColumns | None = None
+        self.model = None
+        self.log = TrainingLog()
+
+    # ------------------------------------------------------------------ training
+    def fit(self, df: pd.DataFrame, schema: Schema | None = None, *, progress: bool = True) -> "TabularLM":
+        """Train from scratch on ``df`` (a validation split is held out for early stopping)."""
+        from transformers import GPT2Config, GPT2LMHeadModel
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()  # its notices about unused config keys are noise to our users
+        cfg = self.config
+        if len(df) < MIN_ROWS:
+            raise InvalidTableError(f"the table has {len(df)} row(s); at least {MIN_ROWS} are needed to fit a model")
+        self.schema = schema or Schema.infer(df)
+        self.schema.validate_table(df)
+        self._threads()
+        torch.manual_seed(cfg.seed)
+        rng = np.random.default_rng(cfg.seed)
+        self.tokenizer = tok = TableTokenizer.fit(
+            df, self.schema, coarse_bins=cfg.coarse_bins, fine_bins=cfg.fine_bins, exact_values=cfg.exact_values
+        )
+        self.external = ExternalColumns.fit(df, self.schema)
+        if not tok.codes:
+            raise InvalidTableError("the table has only text/identifier columns: there is nothing to model")
+        values = tok.encode_values(df)  # (N, d, 2)
+        perm = rng.permutation(len(df))
+        n_val = max(1, int(round(cfg.val_fraction * len(df))))
+        val_vals, train_vals = values[perm[:n_val]], values[perm[n_val:]]
+        n_layer, n_embd = choose_size(len(train_vals), tok.row_length())
+        n_layer, n_embd = cfg.n_layer or n_layer, cfg.n_embd or n_embd
+        if n_embd % cfg.n_head:
+            raise InvalidArgumentError(f"n_embd ({n_embd}) must be a multiple of n_head ({cfg.n_head})")
+        self.model = GPT2LMHeadModel(GPT2Config(
+            vocab_size=tok.vocab_size, n_positions=tok.row_length(), n_embd=n_embd, n_layer=n_layer,
+            n_head=cfg.n_head, activation_function="gelu", resid_pdrop=cfg.dropout, embd_pdrop=cfg.dropout, attn_pdrop=cfg.dropout,
+            bos_token_id=1, eos_token_id=2, pad_token_id=PAD,
+        ))
+        self._train(train_vals, val_vals, rng, progress)
+        return self
+
+    def _train(self, train_vals: np.ndarray, val_vals: np.ndarray, rng: np.random.Generator, progress: bool):
+        cfg, tok, model = self.config, self.tokenizer, self.model
+        d = len(tok.codes)
+        val_ids = torch.from_numpy(tok.assemble(val_vals))
+        steps_per_epoch = math.ceil(len(train_vals) / cfg.batch_size)
+        warmup = min(200, steps_per_epoch)
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        # Warm-up, then a constant rate halved whenever validation stalls. A decaying schedule fixed in advance
+        # measured worse: learning *which* column a value depends on comes after a plateau of variable
+        # length, and a rate already decayed by then stretches the plateau (docs/tabular-lm.md).
+        lr_scale, step = 1.0, 0
+        log = TrainingLog()
+        best_state, bad_epochs, start = None, 0, time.perf_counter()
+        with progress_bar(cfg.max_epochs, "training", enabled=progress) as bar:
+            for epoch in range(1, cfg.max_epochs + 1):
+                model.train()
+                orders = training_orders(len(train_vals), d, rng, cfg.canonical_fraction)
+                ids = torch.from_numpy(tok.assemble(train_vals, orders))
+                labels = ids.masked_fill(~torch.from_numpy(tok.value_mask(ids.numpy())), -100)
+                shuffle = torch.from_numpy(rng.permutation(len(ids)))
+                running = []
+                for s in range(steps_per_epoch):
+                    idx = shuffle[s * cfg.batch_size : (s + 1) * cfg.batch_size]
+                    loss = model(input_ids=ids[idx], labels=labels[idx]).loss
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                    for group in opt.param_groups:
+                        group["lr"] = cfg.learning_rate * lr_scale * min(1.0, (step + 1) / warmup)
+                    opt.step()
+                    step += 1
+                    running.append(loss.item())
+                val_loss = self._mean_loss(val_ids)
+                log.history.append({"epoch": epoch, "train_loss": float(np.mean(running)), "val_loss": val_loss})
+                log.epochs = epoch
+                if val_loss < log.best_val_loss - 1e-4:
+                    log.best_val_loss, log.best_epoch, bad_epochs = val_loss, epoch, 0
+                    best_state = copy.deepcopy(model.state_dict())
+                else:
+                    bad_epochs += 1
+                    lr_scale *= 0.5
+                bar.advance(1, info=f"train {np.mean(running):.3f} val {val_loss:.3f}")
+                elapsed = time.perf_counter() - start
+                if bad_epochs >= cfg.patience:
+                    log.stopped_by = "early_stopping"
+                    break
+                if cfg.time_budget_s is not None and elapsed * (epoch + 1) / epoch > cfg.time_budget_s:
+                    log.stopped_by = "time_budget"  # the next epoch would overrun the budget
+                    break
+            else:
+                log.stopped_by = "max_epochs"
+        model.load_state_dict(best_state)
+        model.eval()
+        log.seconds = time.perf_counter() - start
+        self.log = log
+
+    @torch.no_grad()
+    def _mean_loss(self, ids: torch.Tensor, batch_size: int = 1024) -> float:
+        """Mean per-value-token NLL in schema order: the validation loss and the `logprob` normaliser."""
+        self.model.eval()
+        mask = torch.from_numpy(self.tokenizer.value_mask(ids.numpy()))
+        total = sum(float(row_logprob(self.model(input_ids=ids[i : i + batch_size]).logits,
+                                      ids[i : i + batch_size], mask[i : i + batch_size]).sum())
+                    for i in range(0, len(ids), batch_size))
+        return -total / float(mask[:, 1:].sum())
+
+    # ------------------------------------------------------------------ sampling
+    def sample(
+        self, n: int, *, conditions: Mapping[str, Any] | pd.DataFrame | None = None, seed: int | None = None,
+        temperature: float = 1.0, top_p: float = 1.0, batch_size: int = 2048, progress: bool = False,
+    ) -> pd.DataFrame:
+        """Sample ``n`` schema-valid rows. ``conditions`` fixes columns: a dict (same value for every row) or a
+        DataFrame with ``n`` rows (one value per row; NaN means 'missing'). Same seed, same rows."""
+        self._require_fitted()
+        if not isinstance(n, (int, np.integer)) or n <= 0:
+            raise InvalidArgumentError(f"n must be a positive whole number of rows, got {n!r}")
+        if temperature < 0 or not 0 < top_p <= 1:
+            raise InvalidArgumentError(f"need temperature >= 0 and 0 < top_p <= 1, got {temperature}, {top_p}")
+        self._threads()
+        tok, d = self.tokenizer, len(self.tokenizer.codes)
+        seed = self.config.seed if seed is None else seed
+        gen, rng = torch.Generator().manual_seed(seed), np.random.default_rng(seed)
+        forced, given = self._forced(n, conditions)  # (n, d, 2), condition values by column
+        order = [j for j in range(d) if forced[0, j, 0] >= 0] + [j for j in range(d) if forced[0, j, 0] < 0]
+        chunks = []
+        with progress_bar(n, "sampling", enabled=progress) as bar:
+            for i in range(0, n, batch_size):
+                chunk = sample_values(self.model, tok, forced[i : i + batch_size], order,
+                                      temperature=temperature, top_p=top_p, generator=gen)
+                chunks.append(chunk)
+                bar.advance(len(chunk))
+        frame = tok.decode_values(np.concatenate(chunks), rng)
+        for name in given.columns:
+            frame[name] = given[name]  # exact condition values, not their (possibly binned) decoding
+        frame = pd.concat([frame, self.external.sample(n, rng)], axis=1)
+        return self.schema.format(frame[self.schema.names])
+
+    def _forced(self, n: int, conditions) -> tuple[np.ndarray, pd.DataFrame]:
+        if conditions is None:
+            return np.full((n, len(self.tokenizer.codes), 2), -1, dtype=np.int64), pd.DataFrame(index=range(n))
+        if isinstance(conditions, pd.DataFrame):
+            if len(conditions) != n:
+                raise ConditionError(f"the conditions table has {len(conditions)} rows but n is {n}")
+            frame = conditions.reset_index(drop=True)
+        else:
+            frame = pd.DataFrame({k: pd.Series([v] * n, dtype=object) for k, v in dict(conditions).items()})
+        return self.tokenizer.encode_conditions(frame)
+
+    # ------------------------------------------------------------------ likelihood
+    @torch.no_grad()
+    def logprob(self, df: pd.DataFrame, batch_size: int = 1024) -> np.ndarray:
+        """Per-row log-likelihood (nats) of the modelled columns in schema order, shape (rows,).
+
+        Its mean divided by the number of value tokens per row is the training/validation loss.
+        Numbers are scored as their tokens (coarse bin + fine bin), i.e. a discretised likelihood.
+        """
+        self._require_fitted()
+        self.schema.validate_table(df[self.schema.names] if set(self.schema.names) <= set(df.columns) else df,
+                                   data_label="the rows to score")
+        ids = torch.from_numpy(self.tokenizer.encode(df))
+        mask = torch.from_numpy(self.tokenizer.value_mask(ids.numpy()))
+        self.model.eval()
+        out = [row_logprob(self.model(input_ids=ids[i : i + batch_size]).logits, ids[i : i + batch_size],
+                           mask[i : i + batch_size]) for i in range(0, len(ids), batch_size)]
+        return torch.cat(out).numpy().astype(np.float64)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write weights (safetensors), tokenizer, schema and settings; atomic: all or nothing."""
+        self._require_fitted()
+        with atomic_directory(directory) as tmp:
+            self.model.save_pretrained(str(tmp), safe_serialization=True)
+            self.tokenizer.save(tmp)
+            self.schema.to_json(tmp / "schema.json")
+            meta = {"format": 1, "tabline_version": __version__, "config": self.config.model_dump(),
+                    "training": self.log.model_dump(), "external": self.external.to_dict()}
+            (tmp / "tabline.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        return Path(directory)
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> "TabularLM":
+        """Load a directory written by `save`; `ModelDirError` says what is missing or wrong."""
+        from transformers import GPT2LMHeadModel
+
+        d = Path(directory)
+        if not d.is_dir():
+            raise ModelDirError(f"model directory not found: {d}")
+        missing = [f for f in _FILES if not (d / f).exists()]
+        if missing:
+            raise ModelDirError(f"{d} is not a tabline model directory (missing: {', '.join(missing)})")
+        try:
+            meta = json.loads((d / "tabline.json").read_text(encoding="utf-8"))
+            if meta.get("format") != 1:
+                raise ModelDirError(f"{d} was written in model format {meta.get('format')}; this tabline reads format 1")
+            lm = cls(TabularLMConfig(**meta["config"]))
+            lm.schema = Schema.load(d / "schema.json")
+            lm.tokenizer = TableTokenizer.load(d, lm.schema)
+            lm.external = ExternalColumns.from_dict(meta["external"])
+            lm.log = TrainingLog(**meta["training"])
+            lm.model = GPT2LMHeadModel.from_pretrained(str(d))
+        except (json.JSONDecodeError, KeyError, TypeError, OSError) as exc:
+            raise ModelDirError(f"{d} is damaged: {exc}") from exc
+        lm.model.eval()
+        return lm
+
+    # ------------------------------------------------------------------ misc
+    def num_parameters(self) -> int:
+        self._require_fitted()
+        return sum(p.numel() for p in self.model.parameters())
+
+    def _require_fitted(self) -> None:
+        if self.model is None:
+            raise RuntimeError("TabularLM is not fitted: call fit(df) or TabularLM.load(dir) first")
+
+    def _threads(self) -> None:
+        torch.set_num_threads(self.config.threads or os.cpu_count() or 1)
