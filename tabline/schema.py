@@ -36,7 +36,7 @@ DATETIME_FORMATS = [
     "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%Y-%m",
 ]
 _BOOL_STRINGS = {"true": True, "false": False}
-_MAX_DECIMALS = 6
+_MAX_DECIMALS = 10  # beyond this a value is treated as continuous (no rounding is visible)
 
 
 class Column(BaseModel):

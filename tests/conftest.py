@@ -64,7 +64,7 @@ def tiny_lm(diamonds):
     """A tiny model fitted once per session on 1,500 real rows (seconds, not minutes)."""
     from tabline.training import TabularLM, TabularLMConfig
 
-    cfg = TabularLMConfig(n_layer=1, n_embd=32, max_epochs=4, seed=0, batch_size=32)
+    cfg = TabularLMConfig(n_layer=2, n_embd=64, max_epochs=6, seed=0, batch_size=32)
     return TabularLM(cfg).fit(diamonds.iloc[:1500], progress=False)
 
 

@@ -110,3 +110,11 @@ def test_infer_reports_all_problems_together():
     with pytest.raises(InvalidTableError) as err:
         Schema.infer(df)
     assert len(err.value.problems) == 3 and str(err.value).startswith("3 problems:")
+
+
+def test_many_decimals_validate_against_their_own_schema():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"rr": np.round(rng.random(200), 7), "third": rng.random(200) / 3})
+    schema = Schema.infer(df)
+    assert schema.column("rr").decimals == 7
+    assert schema.valid_rows(df).all()

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tabline.errors import ConditionError
+from tabline.errors import ConditionError, InvalidTableError
 from tabline.schema import Column, Schema, _as_bool, _category_key, _datetime_seconds, _to_datetime
 
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
@@ -151,6 +151,24 @@ class TableTokenizer:
         keep = np.arange(3)[None, None, :] < widths[orders][:, :, None]  # (n, d, 3)
         body = blocks[keep].reshape(n, -1)
         return np.concatenate([np.full((n, 1), BOS), body, np.full((n, 1), EOS)], axis=1)
+
+    def encode_strict(self, df: pd.DataFrame) -> np.ndarray:
+        """Like `encode`, but an `InvalidTableError` names every column holding a value the vocabulary lacks
+        (an unknown category, or a missing value where the column has none). Numbers outside the observed
+        range are scored as the nearest edge bin."""
+        missing = [n for n in self.modelled if n not in df.columns]
+        if missing:
+            raise InvalidTableError(f"the rows lack column(s) {missing}")
+        values = self.encode_values(df)
+        problems = []
+        for j, name in enumerate(self.modelled):
+            bad = (values[:, j, :] == UNK).any(axis=1)
+            if bad.any():
+                first = df[name].iloc[int(np.argmax(bad))]
+                problems.append(f"column {name!r} has {int(bad.sum())} value(s) the model cannot represent (first: {first!r})")
+        if problems:
+            raise InvalidTableError(problems)
+        return self.assemble(values)
 
     def value_mask(self, ids: np.ndarray) -> np.ndarray:
         """True where a token is a value (what the model is trained to predict), False for bos/markers/eos."""
@@ -282,7 +300,9 @@ def _fit_column(col: Column, s: pd.Series, next_id: int, coarse_bins: int, fine_
         code = ColumnCode(col.name, "exact", marker, first, len(distinct), col.nullable,
                           values=distinct.tolist(), is_datetime=is_dt)
         return code, first + len(distinct) + int(col.nullable)
-    edges = np.unique(np.quantile(x, np.linspace(0, 1, coarse_bins + 1)))
+    # Edges are observed values ("lower" quantiles), so every bin [e_b, e_b+1) holds at least e_b itself:
+    # an interpolated edge can leave a bin empty, and an empty bin has no fine token to sample.
+    edges = np.unique(np.quantile(x, np.linspace(0, 1, coarse_bins + 1), method="lower"))
     coarse = _coarse_index(edges, x)
     bins = []
     for b in range(len(edges) - 1):

@@ -84,5 +84,8 @@ def test_encode_conditions_rejects_bad_columns_and_values(diamonds):
         tok.encode_conditions(pd.DataFrame({"price": [10**7]}))
     forced, typed = tok.encode_conditions(pd.DataFrame({"cut": ["Fair", "Ideal"], "carat": [0.5, 1.01]}))
     assert (forced[:, tok.modelled.index("color")] == -1).all()
-    back = tok.decode_values(np.where(forced >= 0, forced, 0), np.random.default_rng(0))
-    assert back["cut"].tolist() == ["Fair", "Ideal"]
+    expected = tok.encode_values(diamonds.iloc[:2].assign(cut=["Fair", "Ideal"], carat=[0.5, 1.01]))
+    for name in ("cut", "carat"):
+        j, slots = tok.modelled.index(name), tok.code(name).slots
+        assert (forced[:, j, :slots] == expected[:, j, :slots]).all()
+    assert typed["carat"].tolist() == [0.5, 1.01]
