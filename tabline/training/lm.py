@@ -118,7 +118,7 @@ def row_logprob(logits: torch.Tensor, ids: torch.Tensor, value_mask: torch.Tenso
 def choose_size(n_rows: int, row_length: int) -> tuple[int, int]:
     """(n_layer, n_embd) from the amount of training text: larger tables get a deeper, wider model."""
     tokens = n_rows * row_length
-    if tokens < 60_000:
+    if tokens < 100_000:
         return 2, 96
     if tokens < 400_000:
         return 3, 128
@@ -302,7 +302,10 @@ class TabularLM:
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | os.PathLike) -> Path:
         """Write weights (safetensors), tokenizer, schema and settings; atomic: all or nothing."""
+        from transformers.utils import logging as hf_logging
+
         self._require_fitted()
+        hf_logging.disable_progress_bar()  # its per-shard bar is noise for a one-file model
         with atomic_directory(directory) as tmp:
             self.model.save_pretrained(str(tmp), safe_serialization=True)
             self.tokenizer.save(tmp)
