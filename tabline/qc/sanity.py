@@ -22,14 +22,15 @@ from collections.abc import Collection
 
 import pandas as pd
 
+from tabline.eval.privacy import row_keys as eval_row_keys
 from tabline.qc.verdicts import StageResult
 from tabline.schema import Schema
 
 
 def row_keys(df: pd.DataFrame, schema: Schema) -> pd.Series:
-    """A 64-bit hash per row of the schema's columns after rounding (equal rows, equal keys)."""
-    shown = schema.format(schema.coerce(df[schema.names])).astype(str)
-    return pd.util.hash_pandas_object(shown, index=False).set_axis(df.index)
+    """A 64-bit hash per row after the schema's rounding, indexed like ``df``. Identifier columns are left
+    out: a real row with a fresh id is still a copy. (The same key the evaluation's exact-copy rate uses.)"""
+    return pd.Series(eval_row_keys(schema.coerce(df[schema.names]), schema), index=df.index)
 
 
 def sanity(

@@ -65,3 +65,10 @@ def test_verdicts_keep_every_row(setup):
     assert len(verdicts) == 8 and set(verdicts.columns) == {"row_id", "stage", "passed", "score", "reason"}
     assert not verdicts["passed"].any() and (verdicts["score"] == 0).all()
     assert np.array_equal(verdicts["row_id"], batch.index)
+
+
+def test_a_real_row_with_a_fresh_id_is_still_a_copy():
+    real = pd.DataFrame({"id": [f"u{i}" for i in range(30)], "v": np.arange(30) % 4, "w": np.arange(30) % 3})
+    schema = Schema.infer(real)
+    copy = real.iloc[[5]].assign(id="syn-1")
+    assert sanity(copy, schema, real_keys=set(row_keys(real, schema))).reason.tolist() == ["copy: equals a real training row"]
