@@ -1,0 +1,44 @@
+"""QC stage 2, objective filter: thresholds on the judges' scores, per row and per batch.
+
+Each judge gives every row a score in [0, 1] (1 = best). A row passes when every judge's score reaches that
+judge's row threshold; its stage score is the mean of the judges' scores. The batch passes when the mean
+score of its passing rows reaches ``batch_threshold``; otherwise its passing rows are rejected too, with the
+batch mean as the reason (T²'s batch-level objective filter). Thresholds are settings: the paper does not
+publish them.
+
+Example:
+    >>> import pandas as pd
+    >>> scores = {"classifier": pd.Series([0.9, 0.1, 0.7])}
+    >>> objective(scores, {"classifier": 0.5}).reason.tolist()
+    ['', "objective: judge 'classifier' scored 0.10 < 0.5", '']
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from tabline.errors import InvalidArgumentError
+from tabline.qc.verdicts import StageResult
+
+
+def objective(scores: Mapping[str, pd.Series], row_thresholds: Mapping[str, float],
+              batch_threshold: float = 0.0) -> StageResult:
+    """Per-row verdicts from judges' scores (all Series share the batch's index)."""
+    if not scores:
+        raise InvalidArgumentError("the objective stage needs at least one judge's scores")
+    unknown = sorted(set(row_thresholds) - set(scores))
+    if unknown:
+        raise InvalidArgumentError(f"thresholds name judges that gave no scores: {unknown}; judges: {sorted(scores)}")
+    frame = pd.DataFrame(dict(scores)).clip(0.0, 1.0)  # (B, judges)
+    reason = pd.Series("", index=frame.index, dtype=object)
+    for judge, threshold in row_thresholds.items():
+        low = frame[judge] < threshold
+        fresh = low & reason.eq("")
+        reason[fresh] = frame.loc[fresh, judge].map(lambda v, j=judge, t=threshold: f"objective: judge {j!r} scored {v:.2f} < {t}")
+    score = frame.mean(axis=1)
+    passing = reason.eq("")
+    batch_mean = float(score[passing].mean()) if passing.any() else 0.0
+    if passing.any() and batch_mean < batch_threshold:
+        reason[passing] = f"objective: batch mean score {batch_mean:.2f} < {batch_threshold}"
+    return StageResult.from_reasons("objective", reason, score)
