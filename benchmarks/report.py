@@ -223,6 +223,12 @@ def render(data: dict) -> str:
     L.append(f"- Threads per method process: {data.get('threads', '?')}; methods run one at a time")
     L.append(f"- Run date: {m.get('date')}; results updated {data.get('updated', '?')}")
     L.append("")
+    notes = Path(__file__).with_name("run_notes.md")  # conditions of the run that the numbers cannot show
+    if notes.exists() and not quick:
+        L.append("## Conditions of this run")
+        L.append("")
+        L.append(notes.read_text(encoding="utf-8").strip())
+        L.append("")
     L.append("## How to read")
     L.append("")
     L.append("- Every synthetic table has `len(holdout)` rows and is scored by `tabline.eval.evaluate(train, synthetic, "
