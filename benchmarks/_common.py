@@ -10,7 +10,7 @@ import os
 import resource
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -175,3 +175,11 @@ def seed_everything(seed: int) -> None:
         torch.manual_seed(seed)
     except ImportError:
         pass
+
+
+class FitResult:
+    def __init__(self) -> None:
+        self.params: int | None = None
+        self.params_note: str = ""
+        self.extra: dict[str, Any] = {}
+        self.sample: Callable[[int, int], pd.DataFrame] | None = None
