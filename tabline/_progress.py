@@ -39,3 +39,15 @@ def progress_bar(total: float, description: str, *, enabled: bool = True) -> Ite
     with progress:
         task = progress.add_task(description, total=total, info="")
         yield _Bar(progress, task)
+
+
+@contextlib.contextmanager
+def line_progress(n_rows: int, *, enabled: bool = True) -> Iterator:
+    """The line's bar: accepted rows / N, the current arm and the last batch's QC yield. Yields a function
+    ``show(accepted, arm, yield_)``."""
+    with progress_bar(n_rows, "accepted rows", enabled=enabled) as bar:
+        def show(accepted: int, arm: str | None, qc_yield: float | None) -> None:
+            info = "" if arm is None else f"arm {arm} · yield {qc_yield:.0%}"
+            bar.update(completed=min(accepted, n_rows), info=info)
+
+        yield show

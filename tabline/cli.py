@@ -163,6 +163,100 @@ def demo(
     run_demo(output, seed=seed, time_budget_s=time_budget, progress=not quiet, console=out)
 
 
+@app.command()
+@_friendly
+def run(
+    data: Optional[Path] = typer.Argument(None, help="CSV file with a header row (not needed with --resume)."),
+    rows: Optional[int] = typer.Option(None, "-n", "--rows", help="Accepted rows to make."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Run folder (default: runs/line-<time>)."),
+    target: Optional[str] = typer.Option(None, "--target", help="Label column: adds DATE tree arms' target and label judges."),
+    rebalance: list[str] = typer.Option([], "--rebalance", help="COLUMN=RATIO or COLUMN=CLASS:RATIO, e.g. smoker=0.5 (repeatable)."),
+    team_file: Optional[Path] = typer.Option(None, "--team", help="Team YAML (agents, judges, QC, bandit)."),
+    seed: Optional[int] = typer.Option(None, help="Random seed (default: the team's, 0)."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this folder from its last checkpoint."),
+    max_batches: Optional[int] = typer.Option(None, "--max-batches", help="Stop after this many batches."),
+    max_seconds: Optional[float] = typer.Option(None, "--max-seconds", help="Stop after this many seconds of generation."),
+    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Seconds of LM training."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Run the assembly line: coordinator → column workers → judges → QC (sanity, objective, diversity) →
+    bandit, until N rows are accepted. Killed? `tabline run --resume RUN_DIR` continues without losing a row."""
+    from tabline.agents.team import Team
+    from tabline.io import read_table
+    from tabline.line.assembly import AssemblyLine
+
+    if resume is not None:
+        if data is not None or rows is not None:
+            raise InvalidArgumentError("--resume takes only the run folder; the data and -n were fixed when the run began")
+        result = AssemblyLine.resume(resume, progress=not quiet)
+    else:
+        if data is None or rows is None:
+            raise InvalidArgumentError("give the data file and -n ROWS, e.g. `tabline run data.csv -n 20000 -o runs/x`")
+        team = Team.load(team_file) if team_file else Team()
+        changes: dict = {}
+        if target is not None:
+            changes["target"] = target
+        if seed is not None:
+            changes["seed"] = seed
+        if max_batches is not None:
+            changes["max_batches"] = max_batches
+        if max_seconds is not None:
+            changes["max_seconds"] = max_seconds
+        if time_budget is not None:
+            changes["lm"] = {**team.lm.model_dump(), "time_budget_s": time_budget}
+        if rebalance:
+            changes["evolvers"] = [e.model_dump() for e in team.evolvers] + [_parse_rebalance(r) for r in rebalance]
+        if changes:
+            team = Team.from_dict({**team.model_dump(), **changes}, source="options")
+        df = read_table(data)
+        result = AssemblyLine(team).fit(df, progress=not quiet).run(rows, output, progress=not quiet)
+    _print_line_result(result)
+
+
+def _parse_rebalance(item: str) -> dict:
+    name, sep, rest = item.partition("=")
+    value, _, ratio = rest.rpartition(":")
+    try:
+        share = float(ratio)
+    except ValueError:
+        share = None
+    if not sep or not name or share is None or not 0 < share < 1:
+        raise InvalidArgumentError(f"--rebalance {item!r}: expected COLUMN=RATIO or COLUMN=CLASS:RATIO with 0 < RATIO < 1, "
+                                   "e.g. --rebalance smoker=yes:0.5")
+    return {"kind": "rebalance", "column": name, "value": value or None, "ratio": share}
+
+
+def _print_line_result(result) -> None:
+    r = result.report
+    out.print(f"accepted {r['accepted']:,} of {r['n_requested']:,} requested rows from {r['generated']:,} generated "
+              f"(yield {r['yield']:.0%}) in {r['batches']} batches, {r['seconds']:.0f} s; stopped: {r['stop_reason']}")
+    for stage, kinds in r["rejections"].items():
+        out.print(f"  rejected at {stage}: " + ", ".join(f"{k} {n:,}" for k, n in kinds.items()))
+    out.print(f"[bold green]done[/] → {result.run_dir}/ (data.csv, rejected.csv, report.json, trace.jsonl, graph.mmd)")
+
+
+trace_app = typer.Typer(help="Look at a run's agent trace.", no_args_is_help=True)
+app.add_typer(trace_app, name="trace")
+
+
+@trace_app.command("summary")
+@_friendly
+def trace_summary(run_dir: Path = typer.Argument(..., help="A run folder made by `tabline run`.")) -> None:
+    """Per-node and per-arm tables from RUN_DIR/trace.jsonl."""
+    from rich.table import Table
+
+    from tabline.line.trace import summarise
+
+    nodes, arms = summarise(run_dir / "trace.jsonl")
+    for title, frame in (("nodes", nodes), ("arms", arms)):
+        table = Table(title=title)
+        for col in frame.columns:
+            table.add_column(str(col), justify="left" if col in ("node", "agent", "arm") else "right")
+        for _, row in frame.iterrows():
+            table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
+        out.print(table)
+
+
 def _parse_conditions(items: list[str]) -> dict[str, str]:
     conditions = {}
     for item in items:

@@ -52,9 +52,18 @@ def run_demo(output: Path | None, *, seed: int = 0, time_budget_s: float = 100.0
     with atomic_directory(output) as tmp:
         lm = TabularLM(TabularLMConfig(seed=seed, time_budget_s=time_budget_s)).fit(train, progress=progress)
         lm.save(tmp / "model")
+        from tabline.agents.team import Team
+        from tabline.line.assembly import AssemblyLine
+
+        console.print("running the assembly line: coordinator → LM worker → judges → QC sanity → objective → "
+                      "diversity → bandit …")
         t0 = time.perf_counter()
-        synthetic = lm.sample(len(holdout), seed=seed, progress=progress)
+        line = AssemblyLine(Team(target=DEMO_TARGET, seed=seed), lm=lm).fit(train, progress=progress)
+        result = line.run(len(holdout), tmp / "line", progress=progress)
+        synthetic = result.data
         rows_per_s = len(synthetic) / (time.perf_counter() - t0)
+        console.print(f"line: {result.report['accepted']:,} rows accepted of {result.report['generated']:,} generated "
+                      f"(yield {result.report['yield']:.0%}); trace: `tabline trace summary {output}/line`")
         for name, frame in (("train", train), ("holdout", holdout), ("synthetic", synthetic)):
             frame.to_csv(tmp / f"{name}.csv", index=False)
         console.print("scoring the synthetic table against the held-out real rows …")
@@ -64,10 +73,10 @@ def run_demo(output: Path | None, *, seed: int = 0, time_budget_s: float = 100.0
         summary = (
             f"model: {lm.num_parameters():,} parameters, {lm.log.epochs} epochs in {lm.log.seconds:.0f} s "
             f"(stopped by {lm.log.stopped_by.replace('_', ' ')})\n"
-            f"sampling: {rows_per_s:,.0f} rows/s\n"
+            f"line: {rows_per_s:,.0f} accepted rows/s (judges, QC and bandit included)\n"
             f"total: {time.perf_counter() - started:.0f} s\n"
         )
         (tmp / "summary.txt").write_text(summary, encoding="utf-8")
     console.print(summary.rstrip())
-    console.print(f"[bold green]done[/] → {output}/ (train.csv, holdout.csv, synthetic.csv, model/, report.json)")
+    console.print(f"[bold green]done[/] → {output}/ (train.csv, holdout.csv, synthetic.csv, model/, line/, report.json)")
     return output

@@ -67,7 +67,8 @@ class PartitionBandit(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     arms: list[str]
-    policy: Literal["ucb1", "thompson"] = "ucb1"
+    # "uniform" and "greedy" (play each arm once, then the best mean) are the ablation's baselines.
+    policy: Literal["ucb1", "thompson", "uniform", "greedy"] = "ucb1"
     c: float = Field(2.0, ge=0)
     seed: int = 0
     counts: list[int] = []
@@ -92,14 +93,25 @@ class PartitionBandit(BaseModel):
         counts = np.asarray(self.counts, float)
         return np.divide(self.reward_sums, np.maximum(counts, 1.0))
 
-    def select(self) -> int:
-        """Index of the arm to play next (ties go to the lowest index)."""
+    def select(self, allowed: list[bool] | None = None) -> int:
+        """Index of the arm to play next among the ``allowed`` ones (all by default; ties go to the lowest index)."""
+        mask = np.ones(len(self.arms), bool) if allowed is None else np.asarray(allowed, bool)
+        if mask.shape != (len(self.arms),) or not mask.any():
+            raise InvalidArgumentError(f"allowed must mark at least one of the {len(self.arms)} arms, got {allowed}")
+        counts = np.asarray(self.counts)
         if self.policy == "ucb1":
-            return int(np.argmax(ucb1_index(np.asarray(self.counts), self.means, sum(self.counts) or 1, self.c)))
-        rng = np.random.default_rng([self.seed, self.draws])
-        self.draws += 1
-        sums = np.asarray(self.reward_sums)
-        return int(np.argmax(thompson_draw(sums, np.asarray(self.counts) - sums, rng)))
+            index = ucb1_index(counts, self.means, sum(self.counts) or 1, self.c)
+        elif self.policy == "greedy":
+            index = np.where(counts > 0, self.means, np.inf)
+        else:
+            rng = np.random.default_rng([self.seed, self.draws])
+            self.draws += 1
+            if self.policy == "uniform":
+                index = rng.random(len(self.arms))
+            else:
+                sums = np.asarray(self.reward_sums)
+                index = thompson_draw(sums, counts - sums, rng)
+        return int(np.argmax(np.where(mask, index, -np.inf)))
 
     def update(self, arm: int, reward: float) -> None:
         """Record one batch's reward (clipped to [0, 1]) for ``arm``."""

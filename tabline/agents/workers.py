@@ -48,9 +48,13 @@ class LMWorker:
 
     def fill(self, batch: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
         parents = [c for c in batch.columns if c in self.lm.tokenizer.modelled]
+        wanted = [c for c in self.columns if c not in batch.columns]
+        if not wanted:
+            return pd.DataFrame(index=batch.index)
         conditions = batch[parents].reset_index(drop=True) if parents else None
-        out = self.lm.sample(len(batch), conditions=conditions, seed=seed, temperature=self.temperature)
-        return out[self.columns].set_axis(batch.index)
+        out = self.lm.sample(len(batch), conditions=conditions, seed=seed, temperature=self.temperature,
+                             columns=wanted)
+        return out[wanted].set_axis(batch.index)
 
 
 class SamplerWorker:

@@ -4,7 +4,8 @@ Each judge gives every row a score in [0, 1] (1 = best). A row passes when every
 judge's row threshold; its stage score is the mean of the judges' scores. The batch passes when the mean
 score of its passing rows reaches ``batch_threshold``; otherwise its passing rows are rejected too, with the
 batch mean as the reason (T²'s batch-level objective filter). Thresholds are settings: the paper does not
-publish them.
+publish them. A per-row threshold (a Series of uniform draws) makes the stage a rejection sampler: a row
+with acceptance probability a passes with probability a (used by the classifier judge's ``accept`` score).
 
 Example:
     >>> import pandas as pd
@@ -22,9 +23,10 @@ from tabline.errors import InvalidArgumentError
 from tabline.qc.verdicts import StageResult
 
 
-def objective(scores: Mapping[str, pd.Series], row_thresholds: Mapping[str, float],
+def objective(scores: Mapping[str, pd.Series], row_thresholds: Mapping[str, float | pd.Series],
               batch_threshold: float = 0.0) -> StageResult:
-    """Per-row verdicts from judges' scores (all Series share the batch's index)."""
+    """Per-row verdicts from judges' scores (all Series share the batch's index). A threshold may be a Series
+    with one value per row: with uniform draws it turns an acceptance probability into rejection sampling."""
     if not scores:
         raise InvalidArgumentError("the objective stage needs at least one judge's scores")
     unknown = sorted(set(row_thresholds) - set(scores))
@@ -35,7 +37,11 @@ def objective(scores: Mapping[str, pd.Series], row_thresholds: Mapping[str, floa
     for judge, threshold in row_thresholds.items():
         low = frame[judge] < threshold
         fresh = low & reason.eq("")
-        reason[fresh] = frame.loc[fresh, judge].map(lambda v, j=judge, t=threshold: f"objective: judge {j!r} scored {v:.2f} < {t}")
+        if isinstance(threshold, pd.Series):
+            reason[fresh] = [f"objective: judge {judge!r} acceptance {v:.2f} < draw {t:.2f} (rejection sampling)"
+                             for v, t in zip(frame.loc[fresh, judge], threshold[fresh])]
+        else:
+            reason[fresh] = frame.loc[fresh, judge].map(lambda v, j=judge, t=threshold: f"objective: judge {j!r} scored {v:.2f} < {t}")
     score = frame.mean(axis=1)
     passing = reason.eq("")
     batch_mean = float(score[passing].mean()) if passing.any() else 0.0

@@ -62,6 +62,6 @@ def sanity(
     first = pd.Series(batch.index, index=batch.index).groupby(keys.to_numpy()).transform("first")
     repeated = keys.duplicated(keep="first")
     mark(repeated, "duplicate: same as row " + first.astype(str) + " of this batch")
-    mark(keys.isin(list(accepted_keys)), "duplicate: same as an accepted row")
-    mark(keys.isin(list(real_keys)), "copy: equals a real training row")
+    mark(keys.map(lambda k: k in accepted_keys).astype(bool), "duplicate: same as an accepted row")
+    mark(keys.map(lambda k: k in real_keys).astype(bool), "copy: equals a real training row")
     return StageResult.from_reasons("sanity", reason)

@@ -22,7 +22,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -245,9 +245,13 @@ class TabularLM:
     def sample(
         self, n: int, *, conditions: Mapping[str, Any] | pd.DataFrame | None = None, seed: int | None = None,
         temperature: float = 1.0, top_p: float = 1.0, batch_size: int = 2048, progress: bool = False,
+        columns: Sequence[str] | None = None,
     ) -> pd.DataFrame:
         """Sample ``n`` schema-valid rows. ``conditions`` fixes columns: a dict (same value for every row) or a
-        DataFrame with ``n`` rows (one value per row; NaN means 'missing'). Same seed, same rows."""
+        DataFrame with ``n`` rows (one value per row; NaN means 'missing'). Same seed, same rows.
+
+        ``columns`` limits generation to those columns (plus the conditions, which come back as given): the
+        model stops after them, so a column worker pays only for its own tokens."""
         self._require_fitted()
         if not isinstance(n, (int, np.integer)) or n <= 0:
             raise InvalidArgumentError(f"n must be a positive whole number of rows, got {n!r}")
@@ -258,7 +262,9 @@ class TabularLM:
         seed = self.config.seed if seed is None else seed
         gen, rng = torch.Generator().manual_seed(seed), np.random.default_rng(seed)
         forced, given = self._forced(n, conditions)  # (n, d, 2), condition values by column
-        order = [j for j in range(d) if forced[0, j, 0] >= 0] + [j for j in range(d) if forced[0, j, 0] < 0]
+        wanted = self._wanted(columns, given)
+        order = [j for j in range(d) if forced[0, j, 0] >= 0] + [
+            j for j in range(d) if forced[0, j, 0] < 0 and tok.codes[j].name in wanted]
         chunks = []
         with progress_bar(n, "sampling", enabled=progress) as bar:
             for i in range(0, n, batch_size):
@@ -266,11 +272,21 @@ class TabularLM:
                                       temperature=temperature, top_p=top_p, generator=gen)
                 chunks.append(chunk)
                 bar.advance(len(chunk))
-        frame = tok.decode_values(np.concatenate(chunks), rng)
+        frame = tok.decode_values(np.concatenate(chunks), rng, only=[tok.codes[j].name for j in order])
         for name in given.columns:
             frame[name] = given[name]  # exact condition values, not their (possibly binned) decoding
-        frame = pd.concat([frame, self.external.sample(n, rng)], axis=1)
-        return self.schema.format(frame[self.schema.names])
+        external = self.external.sample(n, rng)
+        frame = pd.concat([frame, external[[c for c in external.columns if c in wanted]]], axis=1)
+        names = [c for c in self.schema.names if c in frame.columns]
+        return self.schema.format(frame.reindex(columns=self.schema.names))[names]
+
+    def _wanted(self, columns: Sequence[str] | None, given: pd.DataFrame) -> set[str]:
+        if columns is None:
+            return set(self.schema.names)
+        unknown = [c for c in columns if c not in self.schema.names]
+        if unknown:
+            raise InvalidArgumentError(f"cannot generate unknown column(s) {unknown}; columns are {self.schema.names}")
+        return set(columns) | set(given.columns)
 
     def _forced(self, n: int, conditions) -> tuple[np.ndarray, pd.DataFrame]:
         if conditions is None:

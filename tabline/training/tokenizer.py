@@ -154,9 +154,12 @@ class TableTokenizer:
                 out[:, j, s] = ids[np.arange(n), pos + 1 + s]
         return out
 
-    def decode_values(self, values: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+    def decode_values(self, values: np.ndarray, rng: np.random.Generator,
+                      only: list[str] | None = None) -> pd.DataFrame:
         cols = {}
         for j, code in enumerate(self.codes):
+            if only is not None and code.name not in only:
+                continue
             cols[code.name] = decode_column(code, self.schema.column(code.name), values[:, j, :], rng)
         return pd.DataFrame(cols)
 

@@ -1,0 +1,227 @@
+"""The coordinator agent (T²'s task manager + DATE's partitioner), offline and measured.
+
+`Coordinator.fit` profiles the real table once and returns a validated `Plan`:
+1. columns the team gives their own worker (``workers: {notes: {kind: llm}}``) get a component each;
+2. derived columns (``total = price * qty``) found by `detect_expressions` get an expression component
+   after the components holding their inputs;
+3. the rest are split by measured dependence (`propose_plan`: Cramér's V / η / Spearman) into components
+   with a coarse → fine precedence DAG; the team's ``depends_on`` hints add edges (a hint that closes a
+   cycle is reported as one);
+4. with ``fuse_lm`` (default) every LM component becomes one LM station — the LM models them jointly and
+   one call is cheaper than several — unless that would close a cycle with another worker;
+5. the arms: DATE partitions of the real rows (`partition`), or the team's hand-written rules.
+
+`Coordinator.turn` is what it does every batch: ask the bandit for an arm (arms past their quota are
+closed), then the evolvers for conditions; when none proposes, the batch starts from the arm's anchors.
+
+Example:
+    >>> import numpy as np, pandas as pd
+    >>> from tabline.schema import Schema
+    >>> from tabline.agents.team import Team
+    >>> rng = np.random.default_rng(0)
+    >>> df = pd.DataFrame({"price": rng.integers(1, 9, 300), "qty": rng.integers(1, 5, 300)})
+    >>> df["total"] = df.price * df.qty
+    >>> coord = Coordinator(Team()).fit(df, Schema.infer(df))
+    >>> [(c.name, c.columns, c.worker, c.depends_on) for c in coord.plan.components]
+    [('lm', ['qty', 'price'], 'lm', []), ('expressions', ['total'], 'expression', ['lm'])]
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from tabline.agents.bandit import PartitionBandit
+from tabline.agents.evolvers import Complicator, Generaliser, Rebalancer, Turn
+from tabline.agents.partitions import Partitions, partition, single_arm
+from tabline.agents.plan import Component, InvalidPlanError, Plan
+from tabline.agents.profile import propose_plan
+from tabline.agents.team import Team
+from tabline.agents.workers import detect_expressions
+from tabline.schema import Schema
+
+
+@dataclass
+class Decision:
+    """One turn of the coordinator: the arm to generate for, who set the conditions, and the conditions."""
+
+    arm: int
+    source: str  # "anchors", "none", or an evolver's name
+    conditions: pd.DataFrame  # one row per row to make; possibly no columns
+
+
+class Coordinator:
+    def __init__(self, team: Team):
+        self.team = team
+        self.plan: Plan | None = None
+        self.partitions: Partitions | None = None
+        self.evolvers: list = []
+        self.expressions: list[str] = []
+        self.real: pd.DataFrame | None = None
+
+    # ------------------------------------------------------------------ planning
+    def fit(self, real: pd.DataFrame, schema: Schema) -> "Coordinator":
+        team, spec = self.team, self.team.coordinator
+        team.check(schema)
+        self.real = real.reset_index(drop=True)
+        self.schema = schema
+        if spec.components is not None:
+            plan = Plan(components=spec.components)
+        else:
+            plan = self._derive(self.real, schema)
+        plan = self._with_hints(plan)
+        plan.check(schema)
+        if spec.fuse_lm:
+            plan = _fuse_lm(plan)
+        self.partitions = self._partitions(self.real, schema)
+        self.plan = plan.model_copy(update={"arms": self.partitions.arms})
+        self.plan.check(schema)
+        self.evolvers = self._evolvers(self.real, schema)
+        return self
+
+    def _derive(self, real: pd.DataFrame, schema: Schema) -> Plan:
+        team = self.team
+        own = [c for c in schema.names if c in team.workers and team.workers[c].kind != "lm"]
+        components: list[Component] = []
+        for c in own:
+            components.append(Component(name=f"worker_{c}", columns=[c], worker=team.workers[c].kind,
+                                        rationale="the team gives this column its own worker"))
+        self.expressions = []
+        if team.coordinator.detect_expressions:
+            numeric = [c.name for c in schema.columns if c.kind == "numeric" and c.name not in own]
+            self.expressions = detect_expressions(real[numeric]) if len(numeric) >= 3 else []
+        derived = [e.split("=")[0].strip() for e in self.expressions]
+        rest = [c for c in schema.columns if c.name not in own and c.name not in derived]
+        if rest:
+            sub = Schema(columns=rest)
+            base = propose_plan(real[sub.names], sub, group_threshold=team.coordinator.group_threshold,
+                                edge_threshold=team.coordinator.edge_threshold)
+            for comp in base.components:  # text/id columns: the LM resamples text and makes fresh ids
+                components.append(comp.model_copy(update={"worker": "lm"}) if comp.name == "unmodelled" else comp)
+        if derived:
+            inputs = {c for e in self.expressions for c in e.split("=")[1].split() if c in schema.names}
+            parents = sorted({comp.name for comp in components if set(comp.columns) & inputs})
+            components.append(Component(name="expressions", columns=derived, worker="expression",
+                                        depends_on=parents, rationale="; ".join(self.expressions)))
+        return Plan(components=components, rationale="measured dependence; own workers; derived columns")
+
+    def _with_hints(self, plan: Plan) -> Plan:
+        owner = {col: comp.name for comp in plan.components for col in comp.columns}
+        extra: dict[str, set[str]] = {}
+        for col, parents in self.team.coordinator.depends_on.items():
+            for p in parents:
+                if col in owner and p in owner and owner[p] != owner[col]:
+                    extra.setdefault(owner[col], set()).add(owner[p])
+        if not extra:
+            return plan
+        comps = [c.model_copy(update={"depends_on": sorted(set(c.depends_on) | extra.get(c.name, set()))})
+                 for c in plan.components]
+        return plan.model_copy(update={"components": comps})
+
+    def _partitions(self, real: pd.DataFrame, schema: Schema) -> Partitions:
+        spec = self.team.coordinator
+        if spec.arms is not None:
+            members, anchors = [], []
+            for arm in spec.arms:
+                try:
+                    mask = real.eval(arm.rule, engine="python") if arm.rule else pd.Series(True, index=real.index)
+                except Exception as exc:  # pandas raises many types for a bad rule
+                    raise InvalidPlanError(f"arm {arm.name!r}: rule {arm.rule!r} cannot be evaluated: {exc}") from None
+                rows = np.flatnonzero(np.asarray(mask, bool))
+                if len(rows) == 0:
+                    raise InvalidPlanError(f"arm {arm.name!r}: rule {arm.rule!r} matches no real row")
+                members.append(rows)
+                anchors.append([c for c in schema.names if f"`{c}`" in arm.rule or c in arm.rule.split()])
+            arms = [a.model_copy(update={"size": len(m)}) for a, m in zip(spec.arms, members)]
+            return Partitions(arms, members, anchors, "team")
+        if spec.partitions == "none":
+            return single_arm(len(real))
+        return partition(real, schema, target=self.team.target, max_arms=spec.max_arms,
+                         min_rows=spec.min_arm_rows, method=spec.partitions, seed=self.team.seed)
+
+    def _evolvers(self, real: pd.DataFrame, schema: Schema) -> list:
+        out = []
+        default_cols = self._default_evolver_columns(schema)
+        for ev in sorted(self.team.evolvers, key=lambda e: e.kind != "rebalance"):  # rebalancing goes first
+            if ev.kind == "rebalance":
+                out.append(Rebalancer(real, column=ev.column, value=ev.value, ratio=ev.ratio))
+            elif ev.kind == "complicate":
+                out.append(Complicator(real, columns=ev.columns or default_cols, share=ev.share))
+            else:
+                out.append(Generaliser(real, columns=ev.columns or default_cols, share=ev.share))
+        return out
+
+    def _default_evolver_columns(self, schema: Schema) -> list[str]:
+        cols = [self.team.target] if self.team.target else []
+        cats = sorted((c for c in schema.columns if c.kind in ("categorical", "boolean") and c.name not in cols),
+                      key=lambda c: len(c.categories or []))
+        return (cols + [c.name for c in cats])[:2]
+
+    # ------------------------------------------------------------------ every batch
+    def quotas(self, n_rows: int) -> list[float]:
+        """Most accepted rows per arm: (1 + slack) × the arm's real share × n_rows (inf with mix='free')."""
+        b = self.team.bandit
+        total = sum(a.size for a in self.plan.arms)
+        if b.mix == "free" or len(self.plan.arms) == 1:
+            return [math.inf] * len(self.plan.arms)
+        return [math.ceil((1 + b.slack) * a.size / total * n_rows) for a in self.plan.arms]
+
+    def turn(self, *, batch_id: int, rows: int, bandit: PartitionBandit, accepted_by_arm: list[int],
+             quotas: list[float], counts: dict[str, dict[str, int]], accepted: int,
+             yield_estimate: float = 1.0) -> Decision:
+        """Choose the arm (open arms only), then the batch's conditions. A batch for an arm near its quota is
+        made smaller (what the quota still needs at the yield seen so far, at least 32 rows)."""
+        allowed = [a < q for a, q in zip(accepted_by_arm, quotas)]
+        arm = bandit.select(allowed if any(allowed) else None)
+        room = quotas[arm] - accepted_by_arm[arm]
+        if math.isfinite(room) and room > 0:
+            rows = int(min(rows, max(32, math.ceil(room / max(yield_estimate, 0.05)))))
+        arm_rows = self.real.iloc[self.partitions.members[arm]]
+        turn = Turn(batch_id=batch_id, rows=rows, arm_rows=arm_rows, counts=counts, accepted=accepted,
+                    seed=self.team.seed)
+        for ev in self.evolvers:
+            proposal = ev.propose(turn)
+            if proposal is not None:
+                return Decision(arm, ev.name, self._with_anchors(proposal, turn, arm))
+        anchors = self.partitions.anchors[arm]
+        if not anchors:
+            return Decision(arm, "none", pd.DataFrame(index=range(rows)))
+        pick = turn.rng.integers(0, len(arm_rows), rows)
+        return Decision(arm, "anchors", arm_rows[anchors].iloc[pick].reset_index(drop=True))
+
+    def _with_anchors(self, proposal: pd.DataFrame, turn: Turn, arm: int) -> pd.DataFrame:
+        """Add the arm's anchors to an evolver's conditions, drawn from arm rows that agree with them."""
+        anchors = [c for c in self.partitions.anchors[arm] if c not in proposal.columns]
+        if not anchors:
+            return proposal
+        rows = turn.arm_rows
+        keys = proposal.columns.tolist()
+        if len(keys) == 1:  # e.g. a rebalanced class: anchors from the arm's rows of that class
+            match = rows[rows[keys[0]].astype(str) == str(proposal[keys[0]].iloc[0])]
+            if len(match) >= 5 and proposal[keys[0]].nunique() == 1:
+                rows = match
+        pick = np.random.default_rng([self.team.seed, turn.batch_id, 11]).integers(0, len(rows), len(proposal))
+        return pd.concat([proposal.reset_index(drop=True), rows[anchors].iloc[pick].reset_index(drop=True)], axis=1)
+
+    def stations(self) -> list[list[str]]:
+        """Component names grouped by precedence level (members of a level may run side by side)."""
+        return self.plan.levels()
+
+
+def _fuse_lm(plan: Plan) -> Plan:
+    """One component for every LM component, if that keeps the precedence graph acyclic."""
+    lm = [c for c in plan.components if c.worker == "lm"]
+    if len(lm) < 2:
+        return plan
+    names = {c.name for c in lm}
+    others = [c for c in plan.components if c.worker != "lm"]
+    fused = Component(name="lm", columns=[col for c in lm for col in c.columns],
+                      depends_on=sorted({d for c in lm for d in c.depends_on if d not in names}),
+                      rationale="LM components fused into one station: " + "; ".join(f"{c.name}: {c.rationale}" for c in lm))
+    others = [c.model_copy(update={"depends_on": sorted({("lm" if d in names else d) for d in c.depends_on})})
+              for c in others]
+    candidate = Plan(components=[fused, *others], arms=plan.arms, rationale=plan.rationale)
+    return candidate if nx.is_directed_acyclic_graph(candidate.graph()) else plan

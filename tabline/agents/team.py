@@ -1,0 +1,237 @@
+"""The `Team`: what users write (in Python or YAML) to define an assembly line's agents and QC.
+
+Every section is pydantic with ``extra="forbid"``: a typo in a key is an error naming the key and where it
+is, never a silent default. `Team.check(schema)` then checks the names against the table (columns,
+target, expressions) and lists every problem at once.
+
+Example:
+    >>> team = Team.from_dict({"target": "cut", "workers": {"*": {"kind": "lm"}},
+    ...                        "evolvers": [{"kind": "rebalance", "column": "cut", "ratio": 0.5}]})
+    >>> team.evolvers[0].ratio, team.bandit.policy, [j.kind for j in team.judges]
+    (0.5, 'ucb1', ['classifier', 'rules'])
+    >>> Team.from_dict({"wokers": {}})
+    Traceback (most recent call last):
+    tabline.agents.team.InvalidTeamError: team: 1 problem(s): wokers: unknown field
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from tabline.agents.plan import Arm, Component
+from tabline.errors import TablineError
+from tabline.schema import Schema, _describe_validation_error
+from tabline.training import TabularLMConfig
+
+
+class InvalidTeamError(TablineError):
+    """A team definition (Python or YAML) has unknown keys, bad values, or names the table does not have."""
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WorkerSpec(_Spec):
+    """Who fills a column. ``lm`` = the embedded TabularLM (default); ``sampler`` = joint resampling of real
+    values; ``expression`` = derived from other columns; ``llm`` = a prompted chat model (LLM backends issue)."""
+
+    kind: Literal["lm", "sampler", "expression", "llm"] = "lm"
+    temperature: float = Field(1.0, ge=0)
+    expressions: list[str] = []
+    model: str | None = None  # for kind="llm": a backend shorthand such as "openai:gpt-4o-mini"
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> "WorkerSpec":
+        if self.kind == "expression" and not self.expressions:
+            raise ValueError("an expression worker needs 'expressions', e.g. ['total = price * qty']")
+        if self.kind != "expression" and self.expressions:
+            raise ValueError(f"'expressions' only applies to kind 'expression', not {self.kind!r}")
+        if self.kind == "llm" and not self.model:
+            raise ValueError("an llm worker needs 'model', e.g. 'openai:gpt-4o-mini'")
+        return self
+
+
+class CoordinatorSpec(_Spec):
+    """How the coordinator splits columns into components and the data into arms (partitions)."""
+
+    components: list[Component] | None = None  # a plan written by hand; None = derived from the data
+    depends_on: dict[str, list[str]] = {}  # hints: column -> columns it must come after
+    group_threshold: float = Field(0.8, gt=0, le=1)
+    edge_threshold: float = Field(0.2, gt=0, le=1)
+    # One LM station for every LM component: the LM already models them jointly, and one call costs less
+    # than one per component (benchmarks/RESULTS.md, "stations"). False = one station per component (T²).
+    fuse_lm: bool = True
+    detect_expressions: bool = True
+    # DATE arms are opt-in: on the demo table anchoring batches to tree leaves raised C2ST AUC 0.615 -> 0.728
+    # (docs/assembly-line.md). auto: tree on the target, else clusters.
+    partitions: Literal["auto", "tree", "cluster", "none"] = "none"
+    arms: list[Arm] | None = None  # arms written by hand (pandas query rules); None = derived
+    max_arms: int = Field(6, ge=1, le=64)
+    min_arm_rows: int = Field(50, ge=1)
+
+
+class EvolverSpec(_Spec):
+    """An evolution agent. ``rebalance`` brings ``column``'s class ``value`` (default: the rarest) to ``ratio``
+    of the accepted rows. ``complicate`` draws conditions from rare combinations and tails of ``columns``;
+    ``generalise`` combines their values in ways the real table does not have. Both act on ``share`` of
+    the batches."""
+
+    kind: Literal["rebalance", "complicate", "generalise"]
+    column: str | None = None
+    value: Any = None
+    ratio: float | None = Field(None, gt=0, lt=1)
+    columns: list[str] = []
+    share: float = Field(0.2, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> "EvolverSpec":
+        if self.kind == "rebalance" and (self.column is None or self.ratio is None):
+            raise ValueError("a rebalance evolver needs 'column' and 'ratio', e.g. column: smoker, ratio: 0.5")
+        return self
+
+
+class JudgeSpec(_Spec):
+    """A judge and its row thresholds for the objective stage. ``classifier`` with ``mode="ratio"``
+    (default): rejection sampling, a row is kept with probability min(1, r/M), r = φ/(1 − φ), M the
+    ``quantile`` of r over the calibration rows; with ``mode="score"``: indistinguishability score
+    1 − 2|0.5 − φ| ≥ ``threshold``, φ = P(real|x). ``labels`` (needs a target): CLLM confidence ≥ ``threshold``
+    and certainty ≥ ``certainty``. ``rules``: share of the schema's constraints a row keeps ≥ ``threshold``."""
+
+    kind: Literal["classifier", "labels", "rules"]
+    mode: Literal["ratio", "score"] = "ratio"
+    quantile: float = Field(0.95, gt=0, le=1)
+    threshold: float = Field(0.0, ge=0, le=1)
+    certainty: float = Field(0.0, ge=0, le=1)
+    calibration_rows: int = Field(4000, ge=50)  # synthetic rows the classifier judge learns from
+
+
+class QCSpec(_Spec):
+    """Settings of the QC chain's objective and diversity stages (sanity has no knobs: it always applies)."""
+
+    batch_threshold: float = Field(0.0, ge=0, le=1)
+    min_distance: float = Field(0.0, ge=0, le=1)  # near-duplicate radius (distance in [0, 1]); 0 = off
+    min_gain: float | None = None  # reject a batch whose coverage gain is below this; None = off
+    cells: int = Field(32, ge=1)
+
+
+class BanditSpec(_Spec):
+    """Arm choice and reward. ``uniform`` and ``greedy`` exist as baselines for the ablation. The reward is
+    ``weights``·(QC yield, judged quality, diversity gain) / Σweights. With ``mix="real"`` an arm closes once
+    it holds (1 + ``slack``) × its real share of the requested rows, so the bandit cannot skew the mix far."""
+
+    policy: Literal["ucb1", "thompson", "uniform", "greedy"] = "ucb1"
+    c: float = Field(2.0, ge=0)
+    weights: tuple[float, float, float] = (0.4, 0.4, 0.2)
+    mix: Literal["real", "free"] = "real"
+    slack: float = Field(0.25, ge=0)
+
+
+class Team(_Spec):
+    """The whole line's definition. Every field has a default: ``Team()`` is the offline default team."""
+
+    target: str | None = None
+    seed: int = 0
+    batch_rows: int = Field(512, ge=1)
+    max_batches: int | None = Field(None, ge=1)
+    max_seconds: float | None = Field(None, gt=0)
+    # Consecutive batches that accept nothing before the run stops as "stalled" instead of looping forever.
+    patience: int = Field(20, ge=1)
+    lm: TabularLMConfig = TabularLMConfig()
+    coordinator: CoordinatorSpec = CoordinatorSpec()
+    workers: dict[str, WorkerSpec] = {"*": WorkerSpec()}
+    evolvers: list[EvolverSpec] = []
+    judges: list[JudgeSpec] = [JudgeSpec(kind="classifier"), JudgeSpec(kind="rules", threshold=1.0)]
+    qc: QCSpec = QCSpec()
+    bandit: BanditSpec = BanditSpec()
+
+    @classmethod
+    def from_dict(cls, data: Any, *, source: str = "team") -> "Team":
+        """Validate a mapping (e.g. parsed YAML); `InvalidTeamError` names every bad key at once."""
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise InvalidTeamError(f"{source}: expected a mapping of settings, got {type(data).__name__}")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise InvalidTeamError(f"{source}: {_describe_validation_error(exc)}") from None
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Team":
+        """Read a team from YAML (or JSON, a subset of YAML)."""
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InvalidTeamError(f"cannot read team file {p}: {exc.strerror or exc}") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise InvalidTeamError(f"team file {p} does not parse as YAML: {exc}") from None
+        return cls.from_dict(data, source=str(p))
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json", exclude_defaults=True), sort_keys=False) or "{}\n"
+
+    def worker_for(self, column: str) -> WorkerSpec:
+        """The spec of the worker that fills ``column`` ("*" when the column has none of its own)."""
+        return self.workers.get(column) or self.workers.get("*") or WorkerSpec()
+
+    def problems(self, schema: Schema) -> list[str]:
+        """Every way the team does not fit the table, one sentence each."""
+        names = set(schema.names)
+        out = []
+
+        def need(col: Any, where: str) -> None:
+            if col not in names:
+                out.append(f"{where} names unknown column {col!r}; columns are {schema.names}")
+
+        if self.target is not None:
+            need(self.target, "target")
+        for key in self.workers:
+            if key != "*":
+                need(key, f"workers.{key}")
+        for col, parents in self.coordinator.depends_on.items():
+            need(col, f"coordinator.depends_on.{col}")
+            for p in parents:
+                need(p, f"coordinator.depends_on.{col}")
+        for i, ev in enumerate(self.evolvers):
+            where = f"evolvers[{i}] ({ev.kind})"
+            if ev.column is not None:
+                need(ev.column, where)
+                if ev.column in names and ev.kind == "rebalance":
+                    kind = schema.column(ev.column).kind
+                    if kind not in ("categorical", "boolean"):
+                        out.append(f"{where}: column {ev.column!r} is {kind}; rebalancing needs classes")
+                    elif ev.value is not None and not schema.check(
+                            _one_row(schema, ev.column, ev.value))[ev.column].all():
+                        out.append(f"{where}: column {ev.column!r} has no class {ev.value!r}")
+            for c in ev.columns:
+                need(c, where)
+        kinds = [j.kind for j in self.judges]
+        for dup in sorted({k for k in kinds if kinds.count(k) > 1}):
+            out.append(f"judges: {dup!r} is listed more than once")
+        if "labels" in kinds:
+            if self.target is None:
+                out.append("judges: the 'labels' judge needs a target (team 'target' or --target)")
+            elif self.target in names and schema.column(self.target).kind not in ("categorical", "boolean"):
+                out.append(f"judges: the 'labels' judge needs a categorical target; {self.target!r} is "
+                           f"{schema.column(self.target).kind}")
+        return out
+
+    def check(self, schema: Schema) -> None:
+        problems = self.problems(schema)
+        if problems:
+            raise InvalidTeamError(f"team: {len(problems)} problem(s): " + "; ".join(problems))
+
+
+def _one_row(schema: Schema, column: str, value: Any):
+    import pandas as pd
+
+    frame = pd.DataFrame({c: [None] for c in schema.names}, dtype=object)
+    frame[column] = [value]
+    return frame

@@ -1,0 +1,123 @@
+"""The assembly line as a LangGraph `StateGraph` — the only place its nodes are wired together.
+
+    coordinator → stations (one per plan component, by precedence level; a level's stations run side by
+    side) → judges → sanity → objective → diversity → bandit → coordinator … until a stop reason is set.
+
+Each node is the runtime's ``state -> partial state`` function wrapped so that every execution appends one
+event to the run's ``trace.jsonl`` (node, agent, arm, batch, rows in/out, rejections, seconds). Stations
+of one level write disjoint keys of the ``parts`` channel, merged by `merge_parts`.
+
+Example:
+    >>> merge_parts({"a": "1"}, {"b": "2"})
+    {'a': '1', 'b': '2'}
+    >>> merge_parts({"a": "1"}, {"__reset__": ""})
+    {}
+"""
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, Callable, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+
+RESET = "__reset__"  # same sentinel as tabline.line.runtime.RESET
+
+
+def merge_parts(old: dict[str, str] | None, new: dict[str, str]) -> dict[str, str]:
+    """Reducer of the ``parts`` channel: stations add their columns; the coordinator's {RESET: ""} clears."""
+    if RESET in new:
+        return {k: v for k, v in new.items() if k != RESET}
+    return {**(old or {}), **new}
+
+
+class LineState(TypedDict, total=False):
+    """The graph's state (checkpointed after every step). Batch data is JSON; accepted rows live in files."""
+
+    n_rows: int
+    quotas: list[float]
+    batch_id: int
+    rows: int
+    arm: int
+    source: str
+    batch_started: float
+    conditions: str
+    parts: Annotated[dict[str, str], merge_parts]
+    scores: dict[str, list[float]]
+    verdicts: dict[str, list]
+    gain: float
+    undercovered: float
+    kept: int
+    quality: float
+    bandit: dict[str, Any]
+    batches: int
+    accepted: int
+    generated: int
+    accepted_batches: list[int]
+    accepted_by_arm: list[int]
+    counts: dict[str, dict[str, int]]
+    rejected: dict[str, dict[str, int]]
+    rejected_rows: int
+    idle: int
+    elapsed_s: float
+    stop: str
+    history: list[dict[str, Any]]
+
+
+def station_node_name(component: str) -> str:
+    return f"station_{component}"
+
+
+def build_line_graph(runtime: Any, *, run_id: str, on_event: Callable[[dict], None] | None = None) -> StateGraph:
+    """Wire ``runtime``'s node functions (see `tabline.line.runtime.LineRuntime`) into an uncompiled graph."""
+    levels = runtime.plan.levels()
+    arms = [a.name for a in runtime.plan.arms]
+
+    def traced(node: str, fn: Callable[[dict], tuple[dict, dict]]) -> Callable[[dict], dict]:
+        def run(state: dict) -> dict:
+            started = time.perf_counter()
+            update, info = fn(state)
+            arm = info.pop("arm", state.get("arm"))
+            event = {"run_id": run_id, "node": node, "agent": info.pop("agent", node),
+                     "batch_id": update.get("batch_id", state.get("batch_id")),
+                     "arm": arms[arm] if arm is not None else None, "rows_in": info.pop("rows_in", None),
+                     "rows_out": info.pop("rows_out", None), "rejected": info.pop("rejected", {}),
+                     "seconds": round(time.perf_counter() - started, 4), "tokens": None, **info}
+            if runtime.folder is not None:
+                runtime.folder.append_event(event)
+            if on_event is not None:
+                on_event({**event, "state": {**state, **update}})
+            return update
+
+        run.__name__ = node
+        return run
+
+    graph = StateGraph(LineState)
+    graph.add_node("coordinator", traced("coordinator", runtime.coordinator_node))
+    for level in levels:
+        for comp in level:
+            graph.add_node(station_node_name(comp),
+                           traced(station_node_name(comp), lambda s, c=comp: runtime.station_node(c, s)))
+    for name in ("judges", "sanity", "objective", "diversity", "bandit"):
+        graph.add_node(name, traced(name, getattr(runtime, f"{name}_node")))
+
+    graph.add_edge(START, "coordinator")
+    previous = ["coordinator"]
+    for level in levels:
+        current = [station_node_name(c) for c in level]
+        for node in current:
+            graph.add_edge(previous if len(previous) > 1 else previous[0], node)  # a list waits for all
+        previous = current
+    graph.add_edge(previous if len(previous) > 1 else previous[0], "judges")
+    for a, b in [("judges", "sanity"), ("sanity", "objective"), ("objective", "diversity"), ("diversity", "bandit")]:
+        graph.add_edge(a, b)
+    graph.add_conditional_edges("bandit", lambda s: END if s.get("stop") else "coordinator",
+                                {END: END, "coordinator": "coordinator"})
+    return graph
+
+
+def mermaid(graph: StateGraph) -> str:
+    """The graph's mermaid text (offline; `draw_mermaid_png` would need the network)."""
+    return graph.compile().get_graph().draw_mermaid()
+
+
+__all__ = ["LineState", "build_line_graph", "merge_parts", "mermaid"]

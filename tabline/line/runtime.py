@@ -1,0 +1,268 @@
+"""What each node of the line does. `tabline.graphs.line` wires these into a LangGraph `StateGraph`.
+
+Every method takes the graph state and returns ``(partial state update, trace info)``; the graph wrapper
+turns the info into a trace event. The batch travels through the state as JSON (small: one batch), the
+accepted rows live in the run folder's batch files, and the accepted pool's row keys and features are a
+cache rebuilt from those files whenever it disagrees with the checkpointed list of batches.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from io import StringIO
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tabline.agents.bandit import PartitionBandit, blend_reward
+from tabline.agents.coordinator import Coordinator
+from tabline.agents.team import Team
+from tabline.line.folder import RunFolder
+from tabline.qc.chain import QCChain, Verdicts
+from tabline.qc.sanity import row_keys
+from tabline.qc.verdicts import StageResult
+from tabline.schema import Schema
+
+RESET = "__reset__"
+
+
+def frame_to_json(df: pd.DataFrame) -> str:
+    """A DataFrame as JSON text (values as Python scalars, missing as null) for the graph state."""
+    obj = df.astype(object).where(df.notna(), None)
+    return json.dumps({"columns": list(map(str, df.columns)), "data": obj.to_numpy().tolist()}, default=_scalar)
+
+
+def frame_from_json(text: str) -> pd.DataFrame:
+    data = json.loads(text)
+    return pd.DataFrame(data["data"], columns=data["columns"], dtype=object) if data["data"] else \
+        pd.DataFrame(columns=data["columns"], dtype=object)
+
+
+def _scalar(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    return str(v)
+
+
+def seed_for(*parts: int) -> int:
+    """A 31-bit seed from the run seed, the batch and the station: independent streams, reproducible."""
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+class LineRuntime:
+    """The fitted line: team, schema, coordinator, one worker per component, judges and the QC chain."""
+
+    def __init__(self, *, team: Team, schema: Schema, coordinator: Coordinator, workers: dict[str, Any],
+                 judges: list[Any], qc: QCChain, id_tops: dict[str, Any]):
+        self.team, self.schema, self.coordinator = team, schema, coordinator
+        self.workers, self.judges, self.qc, self.id_tops = workers, judges, qc, id_tops
+        self.folder: RunFolder | None = None
+        self._pool: dict = {}  # batch id -> (keys, features); "stack" -> (batch ids, all keys, all features)
+
+    @property
+    def plan(self):
+        return self.coordinator.plan
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["folder"], state["_pool"] = None, {}
+        return state
+
+    # ------------------------------------------------------------------ state helpers
+    def initial_state(self, n_rows: int) -> dict[str, Any]:
+        arms = [a.name for a in self.plan.arms]
+        bandit = PartitionBandit(arms=arms, policy=self.team.bandit.policy, c=self.team.bandit.c, seed=self.team.seed)
+        return {
+            "n_rows": n_rows, "batches": 0, "accepted": 0, "generated": 0, "accepted_batches": [],
+            "accepted_by_arm": [0] * len(arms), "counts": {}, "rejected": {}, "rejected_rows": 0,
+            "bandit": bandit.model_dump(), "idle": 0, "elapsed_s": 0.0, "stop": "", "history": [],
+            "quotas": self.coordinator.quotas(n_rows),
+        }
+
+    def batch_frame(self, state: dict[str, Any]) -> pd.DataFrame:
+        """The current batch: conditions plus every station's columns so far, in schema order."""
+        parts = [frame_from_json(state["conditions"])]
+        parts += [frame_from_json(v) for k, v in sorted(state.get("parts", {}).items()) if k != RESET]
+        frame = pd.concat([p.reset_index(drop=True) for p in parts], axis=1)
+        frame = frame.loc[:, ~frame.columns.duplicated()]
+        return frame[[c for c in self.schema.names if c in frame.columns]]
+
+    def pool(self, batch_ids: list[int]) -> tuple[set[int], np.ndarray]:
+        """Row keys and diversity features of the accepted rows of ``batch_ids`` (cached; rebuilt from files)."""
+        ids = tuple(batch_ids)
+        cached = self._pool.get("stack")
+        if cached is not None and cached[0] == ids:
+            return cached[1], cached[2]
+        if cached is not None and cached[0] == ids[:-1] and ids[-1] in self._pool:
+            keys, x = set(cached[1]), cached[2]  # one more batch: extend instead of rebuilding
+            new_keys, new_x = self._pool[ids[-1]]
+            keys.update(new_keys.tolist())
+            x = np.vstack([x, new_x]) if len(new_x) else x
+        else:
+            missing = [b for b in ids if b not in self._pool]
+            for b, frame in self.folder.read_batches("accepted", missing):
+                self._remember(b, frame)
+            keys = set()
+            for b in ids:
+                keys.update(self._pool[b][0].tolist())
+            xs = [self._pool[b][1] for b in ids if len(self._pool[b][1])]
+            x = np.vstack(xs) if xs else self.qc.features(pd.DataFrame(columns=self.schema.names))
+        for stale in [k for k in self._pool if k != "stack" and k not in ids]:
+            del self._pool[stale]  # written by a step the checkpoint does not know (a killed run)
+        self._pool["stack"] = (ids, keys, x)
+        return keys, x
+
+    def _remember(self, batch_id: int, frame: pd.DataFrame) -> None:
+        if len(frame):
+            self._pool[batch_id] = (row_keys(frame, self.schema).to_numpy(), self.qc.features(frame))
+        else:
+            self._pool[batch_id] = (np.empty(0, dtype=np.uint64), np.empty((0, 0)))
+
+    # ------------------------------------------------------------------ nodes
+    def coordinator_node(self, state: dict[str, Any]) -> tuple[dict, dict]:
+        team = self.team
+        batch_id = state["batches"] + 1
+        need = state["n_rows"] - state["accepted"]
+        yield_so_far = state["accepted"] / state["generated"] if state["generated"] else 1.0
+        rows = min(team.batch_rows, max(32, math.ceil(1.2 * need / max(yield_so_far, 0.05))))
+        bandit = PartitionBandit(**state["bandit"])
+        decision = self.coordinator.turn(batch_id=batch_id, rows=rows, bandit=bandit,
+                                         accepted_by_arm=state["accepted_by_arm"], quotas=state["quotas"],
+                                         counts=state["counts"], accepted=state["accepted"],
+                                         yield_estimate=yield_so_far)
+        rows = len(decision.conditions)
+        update = {"batch_id": batch_id, "rows": rows, "arm": decision.arm, "source": decision.source,
+                  "conditions": frame_to_json(decision.conditions), "parts": {RESET: ""},
+                  "bandit": bandit.model_dump(), "batch_started": time.time()}
+        return update, {"agent": "coordinator", "arm": decision.arm, "rows_out": rows,
+                        "detail": {"conditions_from": decision.source, "columns": list(decision.conditions.columns)}}
+
+    def station_node(self, name: str, state: dict[str, Any]) -> tuple[dict, dict]:
+        batch = self.batch_frame(state)
+        worker = self.workers[name]
+        index = [c.name for c in self.plan.components].index(name)
+        out = worker.fill(batch, seed=seed_for(self.team.seed, state["batch_id"], index))
+        own = out[[c for c in out.columns if c not in batch.columns]]
+        return {"parts": {name: frame_to_json(own)}}, {
+            "agent": type(worker).__name__, "rows_in": len(batch), "rows_out": len(own),
+            "detail": {"columns": list(own.columns)}}
+
+    def judges_node(self, state: dict[str, Any]) -> tuple[dict, dict]:
+        batch = self.batch_frame(state)
+        scores: dict[str, list[float]] = {}
+        for judge in self.judges:
+            if getattr(judge, "mode", None) == "ratio":
+                scores[judge.name] = judge.accept(batch).astype(float).tolist()
+            elif hasattr(judge, "scores"):
+                for k, v in judge.scores(batch).items():
+                    scores[f"{judge.name}.{k}"] = v.astype(float).tolist()
+            else:
+                scores[judge.name] = judge.score(batch).astype(float).tolist()
+        means = {k: round(float(np.mean(v)), 4) for k, v in scores.items()}
+        return {"scores": scores}, {"agent": "judges", "rows_in": len(batch), "rows_out": len(batch),
+                                    "detail": {"mean_scores": means}}
+
+    def sanity_node(self, state: dict[str, Any]) -> tuple[dict, dict]:
+        batch = self.batch_frame(state)
+        verdicts = Verdicts.start(batch.index)
+        keys, _ = self.pool(state["accepted_batches"])
+        verdicts.apply(self.qc.sanity(batch, accepted_keys=keys))
+        return self._qc_out(verdicts, "sanity", len(batch))
+
+    def objective_node(self, state: dict[str, Any]) -> tuple[dict, dict]:
+        batch = self.batch_frame(state)
+        verdicts = Verdicts.from_dict(state["verdicts"], batch.index)
+        scores = {k: pd.Series(v, index=batch.index) for k, v in state["scores"].items()}
+        before = int(verdicts.passing.sum())
+        verdicts.apply(self.qc.objective(scores, verdicts.passing, seed=seed_for(self.team.seed, state["batch_id"], 13)))
+        return self._qc_out(verdicts, "objective", before)
+
+    def diversity_node(self, state: dict[str, Any]) -> tuple[dict, dict]:
+        """Stage 3, then the batch is settled: accepted and rejected rows go to the run folder."""
+        batch = self.batch_frame(state)
+        verdicts = Verdicts.from_dict(state["verdicts"], batch.index)
+        before = int(verdicts.passing.sum())
+        _, pool_x = self.pool(state["accepted_batches"])
+        result, gain, under = self.qc.diversity(batch, verdicts.passing, pool_x)
+        verdicts.apply(result)
+        room = state["n_rows"] - state["accepted"]
+        kept = verdicts.passing[verdicts.passing].index
+        if len(kept) > room:  # the run needs fewer rows: the rest are kept, marked, never dropped
+            surplus = kept[room:]
+            verdicts.apply(StageResult.from_reasons("surplus", pd.Series(
+                f"surplus: the run already has the {state['n_rows']} rows it asked for", index=surplus)))
+        ok = verdicts.passing
+        accepted = self._with_ids(self.schema.format(batch.loc[ok].reset_index(drop=True)), state["accepted"])
+        rejected = batch.loc[~ok].reset_index(drop=True).assign(
+            batch_id=state["batch_id"], arm=self.plan.arms[state["arm"]].name,
+            stage=verdicts.stage[~ok].to_numpy(), reason=verdicts.reason[~ok].to_numpy())
+        self.folder.write_batch(state["batch_id"], accepted, rejected)
+        self._remember(state["batch_id"], accepted)
+        quality = float(verdicts.quality[ok].mean()) if ok.any() else 0.0
+        update = self._qc_out(verdicts, "diversity", before)[0]
+        update.update({"gain": gain, "undercovered": under, "kept": int(ok.sum()), "quality": quality})
+        return update, {"agent": "diversity", "rows_in": before, "rows_out": int(ok.sum()),
+                        "rejected": {k: v for k, v in verdicts.counts().items() if k in ("diversity", "surplus")},
+                        "detail": {"coverage_gain": round(gain, 6),
+                                                                   "undercovered_share": round(under, 4)}}
+
+    def bandit_node(self, state: dict[str, Any]) -> tuple[dict, dict]:
+        team, arm, rows, kept = self.team, state["arm"], state["rows"], state["kept"]
+        reward = blend_reward(kept / rows, state["quality"], state["undercovered"], team.bandit.weights)
+        bandit = PartitionBandit(**state["bandit"])
+        bandit.update(arm, reward)
+        accepted_by_arm = list(state["accepted_by_arm"])
+        accepted_by_arm[arm] += kept
+        counts = self._class_counts(state)
+        rejected = {s: dict(v) for s, v in state["rejected"].items()}
+        for stage, kinds in Verdicts.from_dict(state["verdicts"], pd.RangeIndex(rows)).counts().items():
+            for k, n in kinds.items():
+                rejected.setdefault(stage, {})[k] = rejected.get(stage, {}).get(k, 0) + n
+        accepted = state["accepted"] + kept
+        batches = state["batches"] + 1
+        elapsed = state["elapsed_s"] + max(0.0, time.time() - state.get("batch_started", time.time()))
+        idle = 0 if kept else state["idle"] + 1
+        stop = ("target" if accepted >= state["n_rows"] else
+                "batches" if team.max_batches and batches >= team.max_batches else
+                "seconds" if team.max_seconds and elapsed >= team.max_seconds else
+                "stalled" if idle >= team.patience else "")
+        history = state["history"] + [{"batch": state["batch_id"], "arm": arm, "source": state["source"],
+                                       "rows": rows, "accepted": kept, "reward": round(reward, 4),
+                                       "gain": round(state["gain"], 6)}]
+        update = {"bandit": bandit.model_dump(), "accepted": accepted, "batches": batches,
+                  "generated": state["generated"] + rows,
+                  "accepted_batches": state["accepted_batches"] + [state["batch_id"]],
+                  "accepted_by_arm": accepted_by_arm, "counts": counts, "rejected": rejected,
+                  "rejected_rows": state["rejected_rows"] + rows - kept, "idle": idle, "elapsed_s": elapsed,
+                  "stop": stop, "history": history}
+        return update, {"agent": "bandit", "arm": arm, "rows_in": rows, "rows_out": kept,
+                        "detail": {"reward": round(reward, 4), "yield": round(kept / rows, 4), "stop": stop,
+                                   "accepted_total": accepted}}
+
+    # ------------------------------------------------------------------ helpers
+    def _qc_out(self, verdicts: Verdicts, stage: str, rows_in: int) -> tuple[dict, dict]:
+        stage_counts = verdicts.counts().get(stage, {})
+        out = int(verdicts.passing.sum())
+        return {"verdicts": verdicts.to_dict()}, {"agent": stage, "rows_in": rows_in, "rows_out": out,
+                                                   "rejected": {stage: stage_counts} if stage_counts else {}}
+
+    def _class_counts(self, state: dict[str, Any]) -> dict[str, dict[str, int]]:
+        counts = {c: dict(v) for c, v in state["counts"].items()}
+        columns = [ev.column for ev in self.coordinator.evolvers if getattr(ev, "column", None)]
+        if not columns or not state["kept"]:
+            return counts
+        frame = self.folder.read_accepted([state["batch_id"]])
+        for col in columns:
+            for k, n in frame[col].astype(str).value_counts().items():
+                counts.setdefault(col, {})[k] = counts.get(col, {}).get(k, 0) + int(n)
+        return counts
+
+    def _with_ids(self, frame: pd.DataFrame, start: int) -> pd.DataFrame:
+        """Identifier columns numbered across the whole run (each batch's LM call counts from 1)."""
+        for name, top in self.id_tops.items():
+            if name in frame:
+                seq = np.arange(start + 1, start + len(frame) + 1)
+                frame[name] = [f"syn-{i:09d}" for i in seq] if top is None else seq + int(top)
+        return frame
