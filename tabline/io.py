@@ -15,13 +15,16 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import os
+import pickle
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pandas as pd
+import yaml
 
 from tabline.errors import InvalidTableError, TablineError
 
@@ -118,6 +121,31 @@ def write_text_atomic(text: str, path: str | os.PathLike) -> None:
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_pickle_atomic(obj: Any, path: str | os.PathLike) -> None:
+    """Pickle ``obj`` to ``path`` atomically (for files tabline writes and reads back itself)."""
+    dest = Path(path)
+    tmp = _tmp_sibling(dest)
+    try:
+        with open(tmp, "wb") as fh:
+            pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read_settings_file(path: str | os.PathLike, what: str, error: type[Exception]) -> Any:
+    """Parse a YAML (or JSON) settings file; ``error`` names the file and what went wrong."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise error(f"cannot read {what} file {p}: {exc.strerror or exc}") from None
+    try:
+        return json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise error(f"{what} file {p} does not parse: {exc}") from None
 
 
 @contextlib.contextmanager

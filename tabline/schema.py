@@ -16,7 +16,6 @@ Example:
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -296,16 +295,9 @@ class Schema(BaseModel):
     @classmethod
     def load(cls, path: str | Path) -> "Schema":
         """Read a schema from a ``.json``, ``.yaml`` or ``.yml`` file, listing every mistake in it at once."""
-        p = Path(path)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InvalidSchemaError(f"cannot read schema file {p}: {exc.strerror or exc}") from exc
-        try:
-            data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
-        except (json.JSONDecodeError, yaml.YAMLError) as exc:
-            raise InvalidSchemaError(f"schema file {p} does not parse: {exc}") from exc
-        return cls.from_dict(data, source=str(p))
+        from tabline.io import read_settings_file
+
+        return cls.from_dict(read_settings_file(path, "schema", InvalidSchemaError), source=str(path))
 
     @classmethod
     def from_dict(cls, data: Any, *, source: str = "schema") -> "Schema":

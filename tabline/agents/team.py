@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from tabline.agents.plan import Arm, Component
 from tabline.errors import TablineError
+from tabline.io import read_settings_file
 from tabline.schema import Schema, _describe_validation_error
 from tabline.training import TabularLMConfig
 
@@ -163,16 +164,7 @@ class Team(_Spec):
     @classmethod
     def load(cls, path: str | Path) -> "Team":
         """Read a team from YAML (or JSON, a subset of YAML)."""
-        p = Path(path)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InvalidTeamError(f"cannot read team file {p}: {exc.strerror or exc}") from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise InvalidTeamError(f"team file {p} does not parse as YAML: {exc}") from None
-        return cls.from_dict(data, source=str(p))
+        return cls.from_dict(read_settings_file(path, "team", InvalidTeamError), source=str(path))
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json", exclude_defaults=True), sort_keys=False) or "{}\n"

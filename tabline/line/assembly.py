@@ -35,7 +35,7 @@ from tabline.agents.team import Team
 from tabline.agents.workers import ExpressionWorker, LMWorker, SamplerWorker
 from tabline.errors import InvalidArgumentError, TablineError
 from tabline.graphs.line import build_line_graph, mermaid
-from tabline.io import _tmp_sibling, write_csv_atomic, write_text_atomic
+from tabline.io import write_csv_atomic, write_pickle_atomic, write_text_atomic
 from tabline.line.folder import RunFolder
 from tabline.line.runtime import LineRuntime
 from tabline.qc.chain import QCChain
@@ -154,13 +154,7 @@ class AssemblyLine:
         folder.create()
         run_id = uuid.uuid4().hex[:12]
         self.lm.save(folder.model)
-        tmp = _tmp_sibling(folder.line)
-        try:
-            with open(tmp, "wb") as fh:
-                pickle.dump(self.runtime, fh)
-            os.replace(tmp, folder.line)
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_pickle_atomic(self.runtime, folder.line)
         write_text_atomic(self.team.to_yaml(), output / "team.yaml")
         write_text_atomic(self.plan.model_dump_json(indent=2), output / "plan.json")
         write_text_atomic(mermaid(build_line_graph(self.runtime, run_id=run_id)), output / "graph.mmd")

@@ -31,7 +31,7 @@ from typing import Any, Iterator
 import pandas as pd
 
 from tabline.errors import TablineError
-from tabline.io import _tmp_sibling, write_text_atomic
+from tabline.io import write_pickle_atomic, write_text_atomic
 
 
 class RunFolder:
@@ -77,13 +77,7 @@ class RunFolder:
         """Both files of one batch, each atomically (pickle keeps the exact column types)."""
         self.batches.mkdir(parents=True, exist_ok=True)
         for kind, frame in (("rejected", rejected), ("accepted", accepted)):
-            dest = self._batch_path(kind, batch_id)
-            tmp = _tmp_sibling(dest)
-            try:
-                frame.to_pickle(tmp)
-                os.replace(tmp, dest)
-            finally:
-                tmp.unlink(missing_ok=True)
+            write_pickle_atomic(frame, self._batch_path(kind, batch_id))
 
     def read_batches(self, kind: str, batch_ids: list[int]) -> Iterator[tuple[int, pd.DataFrame]]:
         for b in batch_ids:
