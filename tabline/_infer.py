@@ -82,7 +82,9 @@ def _infer_one(name: str, s: pd.Series, max_categories: int) -> tuple[Column | N
     if len(counts) == 1:
         return None, [_constant(name, counts.index[0])]
     if len(counts) == len(values) and len(values) > 20:
-        return Column(name=name, kind="id", nullable=nullable), []
+        # unique sentences are free text (notes, reviews), not identifiers
+        words = text.str.split().str.len().median()
+        return Column(name=name, kind="text" if words >= 3 else "id", nullable=nullable), []
     if len(counts) <= max_categories and (len(counts) <= 20 or len(counts) <= 0.5 * len(values)):
         return Column(name=name, kind="categorical", categories=list(counts.index), nullable=nullable), []
     return Column(name=name, kind="text", nullable=nullable), []

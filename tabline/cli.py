@@ -177,6 +177,11 @@ def run(
     max_batches: Optional[int] = typer.Option(None, "--max-batches", help="Stop after this many batches."),
     max_seconds: Optional[float] = typer.Option(None, "--max-seconds", help="Stop after this many seconds of generation."),
     time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Seconds of LM training."),
+    llm: list[str] = typer.Option([], "--llm", help="COLUMN=MODEL: an LLM fills COLUMN ('*' = every column), e.g. "
+                                  "notes=openai-compatible:http://127.0.0.1:8000/v1:Qwen/Qwen2.5-7B-Instruct (repeatable)."),
+    judge_llm: Optional[str] = typer.Option(None, "--judge-llm", help="MODEL: add an LLM judge (rubric score 1-5; keeps rows scored >= 3)."),
+    coordinator_llm: Optional[str] = typer.Option(None, "--coordinator-llm", help="MODEL: an LLM task manager splits the columns (T²)."),
+    about: Optional[str] = typer.Option(None, "--about", help="What the table is, in a sentence (LLM agents read it)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Run the assembly line: coordinator → column workers → judges → QC (sanity, objective, diversity) →
@@ -206,11 +211,31 @@ def run(
             changes["lm"] = {**team.lm.model_dump(), "time_budget_s": time_budget}
         if rebalance:
             changes["evolvers"] = [e.model_dump() for e in team.evolvers] + [_parse_rebalance(r) for r in rebalance]
+        if llm:
+            workers = {k: w.model_dump() for k, w in team.workers.items()}
+            for item in llm:
+                column, model = _parse_llm(item)
+                workers[column] = {**workers.get(column, {}), "kind": "llm", "model": model}
+            changes["workers"] = workers
+        if judge_llm:
+            changes["judges"] = [j.model_dump() for j in team.judges if j.kind != "llm"] + [{"kind": "llm", "model": judge_llm}]
+        if coordinator_llm:
+            changes["coordinator"] = {**team.coordinator.model_dump(), "model": coordinator_llm}
+        if about is not None:
+            changes["about"] = about
         if changes:
             team = Team.from_dict({**team.model_dump(), **changes}, source="options")
         df = read_table(data)
         result = AssemblyLine(team).fit(df, progress=not quiet).run(rows, output, progress=not quiet)
     _print_line_result(result)
+
+
+def _parse_llm(item: str) -> tuple[str, str]:
+    column, sep, model = item.partition("=")
+    if not sep or not column or not model:
+        raise InvalidArgumentError(f"--llm {item!r}: expected COLUMN=MODEL, e.g. --llm notes=openai:gpt-4o-mini "
+                                   "or --llm '*=openai-compatible:http://127.0.0.1:8000/v1:MODEL'")
+    return column, model
 
 
 def _parse_rebalance(item: str) -> dict:
@@ -232,6 +257,12 @@ def _print_line_result(result) -> None:
               f"(yield {r['yield']:.0%}) in {r['batches']} batches, {r['seconds']:.0f} s; stopped: {r['stop_reason']}")
     for stage, kinds in r["rejections"].items():
         out.print(f"  rejected at {stage}: " + ", ".join(f"{k} {n:,}" for k, n in kinds.items()))
+    llm = r.get("llm")
+    if llm:
+        cost = f", ${llm['cost_usd']:.4f}" if llm.get("cost_usd") is not None else ""
+        out.print(f"  LLM: {llm['calls']:,} calls ({llm['cached']:,} from the cache), {llm['input_tokens']:,} input + "
+                  f"{llm['output_tokens']:,} output tokens{cost}; {llm['retries']:,} retries, {llm['repairs']:,} "
+                  f"re-asks, {llm['failures']:,} rows given up (raw answers in batches/llm-*.json)")
     out.print(f"[bold green]done[/] → {result.run_dir}/ (data.csv, rejected.csv, report.json, trace.jsonl, graph.mmd)")
 
 
@@ -255,6 +286,34 @@ def trace_summary(run_dir: Path = typer.Argument(..., help="A run folder made by
         for _, row in frame.iterrows():
             table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
         out.print(table)
+
+
+llm_app = typer.Typer(help="Check LLM backends (see docs/llm.md).", no_args_is_help=True)
+app.add_typer(llm_app, name="llm")
+
+
+@llm_app.command("check")
+@_friendly
+def llm_check(model: str = typer.Argument(..., help="A backend shorthand: openai:MODEL, openai-compatible:URL:MODEL or hf:PATH."),
+              timeout: float = typer.Option(60.0, help="Seconds to wait for the answer.")) -> None:
+    """Send one small structured request and report whether the backend answers usable JSON."""
+    from tabline.agents.llm.backends import LLMSettings, ModelRef
+    from tabline.agents.llm.calls import probe
+
+    ref = ModelRef(model, temperature=0.0, settings=LLMSettings(cache=False, timeout_s=timeout, transient_retries=1,
+                                                               backoff_s=0.5, max_tokens=200))
+    result = probe(ref)
+    usage = result["usage"] or {}
+    if result["ok"]:
+        out.print(f"[bold green]ok[/] {model}: answered {result['answer']} in {result['seconds']} s "
+                  f"({usage.get('input_tokens', 0)} + {usage.get('output_tokens', 0)} tokens; structured output via "
+                  f"{result['structured']})")
+        return
+    err.print(f"[bold red]no usable answer[/] from {model} after {result['seconds']} s: "
+              f"{(result['errors'] or ['no answer'])[-1]}")
+    if result["raw"]:
+        err.print(f"last raw answer: {result['raw'][:500]!r}")
+    raise typer.Exit(1)
 
 
 def _parse_conditions(items: list[str]) -> dict[str, str]:

@@ -61,13 +61,17 @@ class Coordinator:
         self.evolvers: list = []
         self.expressions: list[str] = []
         self.real: pd.DataFrame | None = None
+        self.llm_records: list[dict] = []  # the LLM task manager's calls (raw answers kept)
+        self.llm_usage: dict | None = None
 
     # ------------------------------------------------------------------ planning
-    def fit(self, real: pd.DataFrame, schema: Schema) -> "Coordinator":
+    def fit(self, real: pd.DataFrame, schema: Schema, *, models: dict | None = None) -> "Coordinator":
+        """Plan, partitions and evolvers from the real rows. ``models``: chat models registered by name."""
         team, spec = self.team, self.team.coordinator
-        team.check(schema)
+        team.check(schema, models)
         self.real = real.reset_index(drop=True)
         self.schema = schema
+        self.models = models or {}
         if spec.components is not None:
             plan = Plan(components=spec.components)
         else:
@@ -97,16 +101,44 @@ class Coordinator:
         rest = [c for c in schema.columns if c.name not in own and c.name not in derived]
         if rest:
             sub = Schema(columns=rest)
-            base = propose_plan(real[sub.names], sub, group_threshold=team.coordinator.group_threshold,
-                                edge_threshold=team.coordinator.edge_threshold)
-            for comp in base.components:  # text/id columns: the LM resamples text and makes fresh ids
-                components.append(comp.model_copy(update={"worker": "lm"}) if comp.name == "unmodelled" else comp)
+            base = self._llm_plan(real, schema, sub.names, components) if team.coordinator.model else None
+            if base is None:
+                base = propose_plan(real[sub.names], sub, group_threshold=team.coordinator.group_threshold,
+                                    edge_threshold=team.coordinator.edge_threshold)
+            for comp in base.components:  # the worker kind of the component's columns ("*" unless own)
+                components.append(comp.model_copy(update={"worker": team.worker_for(comp.columns[0]).kind}))
+        for i, comp in enumerate(components):  # an LLM column reads the whole row the other workers made
+            if comp.worker == "llm" and comp.name.startswith("worker_"):
+                others = [c.name for c in components if c.worker not in ("llm", "expression")]
+                components[i] = comp.model_copy(update={"depends_on": others})
         if derived:
             inputs = {c for e in self.expressions for c in e.split("=")[1].split() if c in schema.names}
             parents = sorted({comp.name for comp in components if set(comp.columns) & inputs})
             components.append(Component(name="expressions", columns=derived, worker="expression",
                                         depends_on=parents, rationale="; ".join(self.expressions)))
-        return Plan(components=components, rationale="measured dependence; own workers; derived columns")
+        how = "LLM task manager" if self.llm_records and self.llm_records[-1]["ok"] else "measured dependence"
+        note = self._llm_note()
+        return Plan(components=components, rationale=f"{how}; own workers; derived columns{note}")
+
+    def _llm_plan(self, real: pd.DataFrame, schema: Schema, names: list[str], fixed: list[Component]) -> Plan | None:
+        from tabline.agents.llm.backends import ModelRef
+        from tabline.agents.llm.planner import ask_plan
+
+        team = self.team
+        ref = ModelRef(team.coordinator.model, temperature=team.coordinator.temperature, settings=team.llm,
+                       registry=self.models)
+        plan, record, caller = ask_plan(ref, schema, real, names=names, about=team.about,
+                                        descriptions=team.descriptions, fixed=fixed, seed=team.seed)
+        self.llm_records.append(record)
+        self.llm_usage = caller.usage.take()
+        return plan
+
+    def _llm_note(self) -> str:
+        if not self.llm_records or self.llm_records[-1]["ok"]:
+            return ""
+        last = self.llm_records[-1]
+        return (f" (the LLM task manager gave no valid plan in {last['attempts']} attempt(s): "
+                f"{(last['errors'] or ['no answer'])[-1][:200]}; the measured plan is used)")
 
     def _with_hints(self, plan: Plan) -> Plan:
         owner = {col: comp.name for comp in plan.components for col in comp.columns}
@@ -150,6 +182,15 @@ class Coordinator:
                 out.append(Rebalancer(real, column=ev.column, value=ev.value, ratio=ev.ratio))
             elif ev.kind == "complicate":
                 out.append(Complicator(real, columns=ev.columns or default_cols, share=ev.share))
+            elif ev.kind == "llm":
+                from tabline.agents.llm.backends import ModelRef
+                from tabline.agents.llm.evolver import LLMEvolver
+
+                t = self.team
+                ref = ModelRef(ev.model, temperature=ev.temperature, settings=t.llm, registry=self.models)
+                out.append(LLMEvolver(ref, real, schema, columns=ev.columns or default_cols, direction=ev.direction,
+                                      share=ev.share, count=ev.count, about=t.about, descriptions=t.descriptions,
+                                      instructions=ev.instructions, target=t.target))
             else:
                 out.append(Generaliser(real, columns=ev.columns or default_cols, share=ev.share))
         return out

@@ -21,6 +21,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from tabline.agents.llm.backends import LLMSettings, parse_model_spec
 from tabline.agents.plan import Arm, Component
 from tabline.errors import TablineError
 from tabline.io import read_settings_file
@@ -38,12 +39,18 @@ class _Spec(BaseModel):
 
 class WorkerSpec(_Spec):
     """Who fills a column. ``lm`` = the embedded TabularLM (default); ``sampler`` = joint resampling of real
-    values; ``expression`` = derived from other columns; ``llm`` = a prompted chat model (LLM backends issue)."""
+    values; ``expression`` = derived from other columns; ``llm`` = a prompted chat model (``model``: a
+    backend shorthand, see docs/llm.md), ``rows_per_call`` rows per request, shown ``examples`` real rows of
+    the arm, and — with ``reflection`` and a team target — DATE's negative examples from the last batch."""
 
     kind: Literal["lm", "sampler", "expression", "llm"] = "lm"
     temperature: float = Field(1.0, ge=0)
     expressions: list[str] = []
     model: str | None = None  # for kind="llm": a backend shorthand such as "openai:gpt-4o-mini"
+    rows_per_call: int = Field(20, ge=1, le=500)
+    examples: int = Field(30, ge=0, le=500)
+    instructions: str = ""
+    reflection: bool = True
 
     @model_validator(mode="after")
     def _kind_fields(self) -> "WorkerSpec":
@@ -73,6 +80,10 @@ class CoordinatorSpec(_Spec):
     arms: list[Arm] | None = None  # arms written by hand (pandas query rules); None = derived
     max_arms: int = Field(6, ge=1, le=64)
     min_arm_rows: int = Field(50, ge=1)
+    # An LLM task manager (T²) splits the columns instead of the measured dependence; its plan is checked
+    # (exact cover, acyclic) and the errors are shown to it on retry. None = the measured plan.
+    model: str | None = None
+    temperature: float = Field(0.0, ge=0)
 
 
 class EvolverSpec(_Spec):
@@ -81,17 +92,25 @@ class EvolverSpec(_Spec):
     ``generalise`` combines their values in ways the real table does not have. Both act on ``share`` of
     the batches."""
 
-    kind: Literal["rebalance", "complicate", "generalise"]
+    kind: Literal["rebalance", "complicate", "generalise", "llm"]
     column: str | None = None
     value: Any = None
     ratio: float | None = Field(None, gt=0, lt=1)
     columns: list[str] = []
     share: float = Field(0.2, gt=0, le=1)
+    # kind "llm": a chat model proposes `count` value combinations of `columns` in `direction`
+    model: str | None = None
+    direction: Literal["complicate", "generalise"] = "complicate"
+    count: int = Field(20, ge=1, le=500)
+    temperature: float = Field(0.7, ge=0)
+    instructions: str = ""
 
     @model_validator(mode="after")
     def _kind_fields(self) -> "EvolverSpec":
         if self.kind == "rebalance" and (self.column is None or self.ratio is None):
             raise ValueError("a rebalance evolver needs 'column' and 'ratio', e.g. column: smoker, ratio: 0.5")
+        if self.kind == "llm" and not self.model:
+            raise ValueError("an llm evolver needs 'model', e.g. 'openai:gpt-4o-mini'")
         return self
 
 
@@ -102,12 +121,26 @@ class JudgeSpec(_Spec):
     1 − 2|0.5 − φ| ≥ ``threshold``, φ = P(real|x). ``labels`` (needs a target): CLLM confidence ≥ ``threshold``
     and certainty ≥ ``certainty``. ``rules``: share of the schema's constraints a row keeps ≥ ``threshold``."""
 
-    kind: Literal["classifier", "labels", "rules"]
+    kind: Literal["classifier", "labels", "rules", "llm"]
     mode: Literal["ratio", "score"] = "ratio"
     quantile: float = Field(0.95, gt=0, le=1)
     threshold: float = Field(0.0, ge=0, le=1)
     certainty: float = Field(0.0, ge=0, le=1)
     calibration_rows: int = Field(4000, ge=50)  # synthetic rows the classifier judge learns from
+    # kind "llm": a chat model scores rows 1-5 against `rubric`; the score maps to (s - 1) / 4, so the
+    # default threshold 0.5 keeps rows scored 3 or more
+    model: str | None = None
+    rubric: str = ""
+    rows_per_call: int = Field(20, ge=1, le=500)
+
+    @model_validator(mode="after")
+    def _llm_fields(self) -> "JudgeSpec":
+        if self.kind == "llm":
+            if not self.model:
+                raise ValueError("an llm judge needs 'model', e.g. 'openai:gpt-4o-mini'")
+            if "threshold" not in self.model_fields_set:
+                self.threshold = 0.5
+        return self
 
 
 class QCSpec(_Spec):
@@ -135,6 +168,8 @@ class Team(_Spec):
     """The whole line's definition. Every field has a default: ``Team()`` is the offline default team."""
 
     target: str | None = None
+    about: str = ""  # what the table is, in a sentence or two (LLM agents read it)
+    descriptions: dict[str, str] = {}  # column -> meaning (T²'s ξ); adds to the schema's descriptions
     seed: int = 0
     batch_rows: int = Field(512, ge=1)
     max_batches: int | None = Field(None, ge=1)
@@ -148,6 +183,7 @@ class Team(_Spec):
     judges: list[JudgeSpec] = [JudgeSpec(kind="classifier"), JudgeSpec(kind="rules", threshold=1.0)]
     qc: QCSpec = QCSpec()
     bandit: BanditSpec = BanditSpec()
+    llm: LLMSettings = LLMSettings()
 
     @classmethod
     def from_dict(cls, data: Any, *, source: str = "team") -> "Team":
@@ -173,15 +209,37 @@ class Team(_Spec):
         """The spec of the worker that fills ``column`` ("*" when the column has none of its own)."""
         return self.workers.get(column) or self.workers.get("*") or WorkerSpec()
 
-    def problems(self, schema: Schema) -> list[str]:
-        """Every way the team does not fit the table, one sentence each."""
+    def model_specs(self) -> list[tuple[str, str]]:
+        """(where, model) for every role that names a chat model."""
+        out = [(f"workers.{k}", w.model) for k, w in self.workers.items() if w.kind == "llm" and w.model]
+        if self.coordinator.model:
+            out.append(("coordinator.model", self.coordinator.model))
+        out += [(f"judges[{i}]", j.model) for i, j in enumerate(self.judges) if j.kind == "llm" and j.model]
+        out += [(f"evolvers[{i}]", e.model) for i, e in enumerate(self.evolvers) if e.kind == "llm" and e.model]
+        return out
+
+    def problems(self, schema: Schema, models: Any = None) -> list[str]:
+        """Every way the team does not fit the table, one sentence each. ``models``: names of chat models
+        registered from Python (they need no shorthand)."""
         names = set(schema.names)
         out = []
+        for where, spec in self.model_specs():
+            if models and spec in models:
+                continue
+            try:
+                kind = parse_model_spec(spec)[0]
+            except TablineError as exc:
+                out.append(f"{where}: {exc}")
+                continue
+            if kind == "embedded" and not where.startswith("workers."):
+                out.append(f"{where}: 'embedded' is the TabularLM and can only fill columns; name a chat model")
 
         def need(col: Any, where: str) -> None:
             if col not in names:
                 out.append(f"{where} names unknown column {col!r}; columns are {schema.names}")
 
+        for col in self.descriptions:
+            need(col, "descriptions")
         if self.target is not None:
             need(self.target, "target")
         for key in self.workers:
@@ -215,8 +273,8 @@ class Team(_Spec):
                            f"{schema.column(self.target).kind}")
         return out
 
-    def check(self, schema: Schema) -> None:
-        problems = self.problems(schema)
+    def check(self, schema: Schema, models: Any = None) -> None:
+        problems = self.problems(schema, models)
         if problems:
             raise InvalidTeamError(f"team: {len(problems)} problem(s): " + "; ".join(problems))
 

@@ -1,7 +1,8 @@
 """The assembly line as a LangGraph `StateGraph` — the only place its nodes are wired together.
 
     coordinator → stations (one per plan component, by precedence level; a level's stations run side by
-    side) → judges → sanity → objective → diversity → bandit → coordinator … until a stop reason is set.
+    side) → judges → sanity → objective → diversity [→ reflect] → bandit → coordinator … until a stop
+    reason is set. ``reflect`` (DATE's tree feedback) is there when an LLM worker uses reflection.
 
 Each node is the runtime's ``state -> partial state`` function wrapped so that every execution appends one
 event to the run's ``trace.jsonl`` (node, agent, arm, batch, rows in/out, rejections, seconds). Stations
@@ -42,7 +43,10 @@ class LineState(TypedDict, total=False):
     batch_started: float
     conditions: str
     parts: Annotated[dict[str, str], merge_parts]
+    failed: Annotated[dict[str, dict[str, str]], merge_parts]  # LLM workers' unfilled rows: position -> reason
     scores: dict[str, list[float]]
+    judge_notes: dict[str, str]
+    reflection: dict[str, list[dict[str, Any]]]  # arm -> DATE's negative examples for the next prompt
     verdicts: dict[str, list]
     gain: float
     undercovered: float
@@ -81,7 +85,7 @@ def build_line_graph(runtime: Any, *, run_id: str, on_event: Callable[[dict], No
                      "batch_id": update.get("batch_id", state.get("batch_id")),
                      "arm": arms[arm] if arm is not None else None, "rows_in": info.pop("rows_in", None),
                      "rows_out": info.pop("rows_out", None), "rejected": info.pop("rejected", {}),
-                     "seconds": round(time.perf_counter() - started, 4), "tokens": None, **info}
+                     "seconds": round(time.perf_counter() - started, 4), "tokens": info.pop("tokens", None), **info}
             if runtime.folder is not None:
                 runtime.folder.append_event(event)
             if on_event is not None:
@@ -97,7 +101,8 @@ def build_line_graph(runtime: Any, *, run_id: str, on_event: Callable[[dict], No
         for comp in level:
             graph.add_node(station_node_name(comp),
                            traced(station_node_name(comp), lambda s, c=comp: runtime.station_node(c, s)))
-    for name in ("judges", "sanity", "objective", "diversity", "bandit"):
+    reflect = getattr(runtime, "reflector", None) is not None
+    for name in ("judges", "sanity", "objective", "diversity", "bandit") + (("reflect",) if reflect else ()):
         graph.add_node(name, traced(name, getattr(runtime, f"{name}_node")))
 
     graph.add_edge(START, "coordinator")
@@ -108,7 +113,8 @@ def build_line_graph(runtime: Any, *, run_id: str, on_event: Callable[[dict], No
             graph.add_edge(previous if len(previous) > 1 else previous[0], node)  # a list waits for all
         previous = current
     graph.add_edge(previous if len(previous) > 1 else previous[0], "judges")
-    for a, b in [("judges", "sanity"), ("sanity", "objective"), ("objective", "diversity"), ("diversity", "bandit")]:
+    tail = ["diversity", "reflect", "bandit"] if reflect else ["diversity", "bandit"]
+    for a, b in [("judges", "sanity"), ("sanity", "objective"), ("objective", "diversity"), *zip(tail, tail[1:])]:
         graph.add_edge(a, b)
     graph.add_conditional_edges("bandit", lambda s: END if s.get("stop") else "coordinator",
                                 {END: END, "coordinator": "coordinator"})

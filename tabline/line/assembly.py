@@ -31,6 +31,11 @@ from tabline import __version__
 from tabline._progress import line_progress
 from tabline.agents.coordinator import Coordinator
 from tabline.agents.judges import ClassifierJudge, LabelJudge, RuleJudge
+from tabline.agents.llm.backends import ModelRef
+from tabline.agents.llm.calls import merge_usage
+from tabline.agents.llm.judge import LLMJudge
+from tabline.agents.llm.worker import LLMWorker
+from tabline.agents.reflection import Reflector
 from tabline.agents.team import Team
 from tabline.agents.workers import ExpressionWorker, LMWorker, SamplerWorker
 from tabline.errors import InvalidArgumentError, TablineError
@@ -63,11 +68,16 @@ class LineResult:
 
 
 class AssemblyLine:
-    """The team's agents, fitted on one table, driven by the LangGraph line."""
+    """The team's agents, fitted on one table, driven by the LangGraph line.
 
-    def __init__(self, team: Team | None = None, *, lm: TabularLM | None = None):
+    ``models`` registers LangChain chat models built in Python under names the team can use as ``model:``
+    (``AssemblyLine(team, models={"mine": ChatAnthropic(...)})``); shorthands need no registration."""
+
+    def __init__(self, team: Team | None = None, *, lm: TabularLM | None = None,
+                 models: dict[str, Any] | None = None):
         self.team = team or Team()
         self.lm = lm
+        self.models = dict(models or {})
         self.runtime: LineRuntime | None = None
 
     # ------------------------------------------------------------------ fit
@@ -79,12 +89,15 @@ class AssemblyLine:
             schema = schema or self.lm.schema
         schema = schema or Schema.infer(df)
         schema.validate_table(df)
-        team.check(schema)
+        team.check(schema, self.models)
         real = schema.format(schema.coerce(df[schema.names])).reset_index(drop=True)
-        if self.lm is None:
+        coordinator = Coordinator(team).fit(real, schema, models=self.models)
+        kinds = {self._kind(c) for c in coordinator.plan.components}
+        needs_lm = "lm" in kinds or any(j.kind == "classifier" for j in team.judges)
+        if self.lm is None and needs_lm:
             lm_config = team.lm.model_copy(update={"seed": team.seed}) if "seed" not in team.lm.model_fields_set else team.lm
             self.lm = TabularLM(lm_config).fit(real, schema, progress=progress)
-        coordinator = Coordinator(team).fit(real, schema)
+        self._real, self._schema = real, schema
         workers = {c.name: self._worker(c, real, coordinator) for c in coordinator.plan.components}
         judges, thresholds = self._judges(real, schema, progress)
         qc = QCChain(real, schema, thresholds=thresholds, batch_threshold=team.qc.batch_threshold,
@@ -93,13 +106,23 @@ class AssemblyLine:
         id_tops = {c.name: (pd.to_numeric(real[c.name], errors="coerce").max()
                             if pd.api.types.is_numeric_dtype(real[c.name]) else None)
                    for c in schema.columns if c.kind == "id"}
+        reflector = None
+        reflective = [w for w in workers.values() if isinstance(w, LLMWorker)
+                      and team.worker_for(w.columns[0]).reflection]
+        if reflective and team.target is not None:
+            reflector = Reflector(real, schema, team.target, coordinator.partitions.members, seed=team.seed)
         self.runtime = LineRuntime(team=team, schema=schema, coordinator=coordinator, workers=workers,
-                                   judges=judges, qc=qc, id_tops=id_tops)
+                                   judges=judges, qc=qc, id_tops=id_tops, reflector=reflector)
         return self
+
+    def _kind(self, comp) -> str:
+        spec = self.team.worker_for(comp.columns[0])
+        kind = comp.worker if comp.worker != "lm" else spec.kind
+        return "lm" if kind == "llm" and spec.model == "embedded" else kind
 
     def _worker(self, comp, real: pd.DataFrame, coordinator: Coordinator):
         spec = self.team.worker_for(comp.columns[0])
-        kind = comp.worker if comp.worker != "lm" else spec.kind
+        kind = self._kind(comp)
         if kind == "lm":
             return LMWorker(self.lm, comp.columns, temperature=spec.temperature)
         if kind == "sampler":
@@ -107,8 +130,11 @@ class AssemblyLine:
         if kind == "expression":
             exprs = spec.expressions if spec.kind == "expression" else coordinator.expressions
             return ExpressionWorker([e for e in exprs if e.split("=")[0].strip().strip("`") in comp.columns])
-        raise TablineError(f"component {comp.name!r}: LLM workers need a chat-model backend, which arrives with "
-                           f"the LLM backends (issue #4); use kind 'lm', 'sampler' or 'expression' for now")
+        team = self.team
+        ref = ModelRef(spec.model, temperature=spec.temperature, settings=team.llm, registry=self.models)
+        return LLMWorker(ref, comp.columns, self._schema, real=real, about=team.about,
+                         descriptions=team.descriptions, target=team.target, rows_per_call=spec.rows_per_call,
+                         examples=spec.examples, instructions=spec.instructions, name=comp.name)
 
     def _judges(self, real: pd.DataFrame, schema: Schema, progress: bool) -> tuple[list, dict[str, float]]:
         judges, thresholds = [], {}
@@ -122,6 +148,12 @@ class AssemblyLine:
                     judge.calibrate(synthetic, spec.quantile)
                 judges.append(judge)
                 thresholds["classifier"] = "draw" if spec.mode == "ratio" else spec.threshold
+            elif spec.kind == "llm":
+                ref = ModelRef(spec.model, temperature=0.0, settings=self.team.llm, registry=self.models)
+                judges.append(LLMJudge(ref, schema, real=real, rubric=spec.rubric, about=self.team.about,
+                                       descriptions=self.team.descriptions, rows_per_call=spec.rows_per_call,
+                                       target=self.team.target, seed=self.team.seed))
+                thresholds["llm"] = spec.threshold
             elif spec.kind == "labels":
                 judges.append(LabelJudge(schema, self.team.target, seed=self.team.seed).fit(real))
                 thresholds["labels.confidence"] = spec.threshold
@@ -153,8 +185,12 @@ class AssemblyLine:
         folder = RunFolder(output)
         folder.create()
         run_id = uuid.uuid4().hex[:12]
-        self.lm.save(folder.model)
+        if self.lm is not None:
+            self.lm.save(folder.model)
         write_pickle_atomic(self.runtime, folder.line)
+        if self.runtime.coordinator.llm_records:
+            write_text_atomic(json.dumps(self.runtime.coordinator.llm_records, indent=1, ensure_ascii=False),
+                              output / "llm-coordinator.json")
         write_text_atomic(self.team.to_yaml(), output / "team.yaml")
         write_text_atomic(self.plan.model_dump_json(indent=2), output / "plan.json")
         write_text_atomic(mermaid(build_line_graph(self.runtime, run_id=run_id)), output / "graph.mmd")
@@ -164,8 +200,10 @@ class AssemblyLine:
         return _drive(self.runtime, folder, run_id, self.runtime.initial_state(int(n_rows)), progress)
 
     @classmethod
-    def resume(cls, run_dir: str | os.PathLike, *, progress: bool = True) -> LineResult:
-        """Continue a run from its last checkpoint (e.g. after a crash or a kill); a finished run is read back."""
+    def resume(cls, run_dir: str | os.PathLike, *, progress: bool = True,
+               models: dict[str, Any] | None = None) -> LineResult:
+        """Continue a run from its last checkpoint (e.g. after a crash or a kill); a finished run is read back.
+        ``models``: the Python chat models the run was started with (shorthands are rebuilt on their own)."""
         folder = RunFolder(run_dir)
         manifest = folder.read_manifest()
         try:
@@ -173,10 +211,15 @@ class AssemblyLine:
                 runtime: LineRuntime = pickle.load(fh)
         except (OSError, pickle.UnpicklingError, EOFError) as exc:
             raise TablineError(f"cannot read the fitted line in {folder.line}: {exc}") from None
-        lm = TabularLM.load(folder.model)
+        lm = TabularLM.load(folder.model) if folder.model.exists() else None
         for worker in runtime.workers.values():
             if isinstance(worker, LMWorker):
                 worker.lm = lm
+        for agent in [*runtime.workers.values(), *runtime.judges, *runtime.coordinator.evolvers]:
+            ref = getattr(agent, "ref", None)
+            if ref is not None:
+                ref.bind_registry(models)
+                ref.check_resumable()
         if manifest.get("status") == "done":
             return _result(folder, runtime.schema)
         return _drive(runtime, folder, manifest["run_id"], None, progress)
@@ -229,6 +272,8 @@ def _finish(runtime: LineRuntime, folder: RunFolder, state: dict) -> LineResult:
         "generated": state["generated"], "yield": round(len(data) / max(1, state["generated"]), 4),
         "batches": state["batches"], "stop_reason": state["stop"], "seconds": round(state["elapsed_s"], 2),
         "seconds_by_node": seconds, "rejections": state["rejected"], "rejected_rows": state["rejected_rows"],
+        "llm": merge_usage([runtime.coordinator.llm_usage] + ([t for t in trace["tokens"] if isinstance(t, dict)]
+                                                              if "tokens" in trace else [])),
         "arms": arms, "conditions_from": history.source.value_counts().to_dict() if len(history) else {},
         "components": [{"name": c.name, "columns": c.columns, "worker": c.worker, "depends_on": c.depends_on}
                        for c in plan.components],

@@ -5,7 +5,9 @@
       team.yaml plan.json graph.mmd
       model/              the TabularLM (safetensors)          line.pkl   the fitted agents and QC
       checkpoints.sqlite  LangGraph's checkpoints (SQLite)      trace.jsonl  one event per node run
-      batches/            accepted-NNNNNN.pkl, rejected-NNNNNN.pkl — one pair per finished batch
+      batches/            accepted-NNNNNN.pkl, rejected-NNNNNN.pkl — one pair per finished batch;
+                          llm-NNNNNN-<agent>.json — that batch's LLM calls (errors, raw answers of failures)
+      llm-coordinator.json   the LLM task manager's calls, when the team has one
       data.csv rejected.csv report.json                         written at the end, atomically
 
 Batch files are written atomically under the batch's id *before* the checkpoint that lists the batch. A
@@ -78,6 +80,13 @@ class RunFolder:
         self.batches.mkdir(parents=True, exist_ok=True)
         for kind, frame in (("rejected", rejected), ("accepted", accepted)):
             write_pickle_atomic(frame, self._batch_path(kind, batch_id))
+
+    def write_llm_calls(self, batch_id: int, agent: str, calls: list[dict[str, Any]]) -> None:
+        """The LLM calls one agent made for one batch (rewritten whole if the step re-runs after a kill)."""
+        if calls:
+            safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in agent)
+            write_text_atomic(json.dumps(calls, indent=1, default=str, ensure_ascii=False),
+                              self.batches / f"llm-{batch_id:06d}-{safe}.json")
 
     def read_batches(self, kind: str, batch_ids: list[int]) -> Iterator[tuple[int, pd.DataFrame]]:
         for b in batch_ids:

@@ -17,6 +17,8 @@ import pandas as pd
 
 from tabline.agents.bandit import PartitionBandit, blend_reward
 from tabline.agents.coordinator import Coordinator
+from tabline.agents.llm.calls import merge_usage
+from tabline.agents.llm.worker import FillContext, LLMWorker
 from tabline.agents.team import Team
 from tabline.line.folder import RunFolder
 from tabline.qc.chain import QCChain, Verdicts
@@ -54,9 +56,10 @@ class LineRuntime:
     """The fitted line: team, schema, coordinator, one worker per component, judges and the QC chain."""
 
     def __init__(self, *, team: Team, schema: Schema, coordinator: Coordinator, workers: dict[str, Any],
-                 judges: list[Any], qc: QCChain, id_tops: dict[str, Any]):
+                 judges: list[Any], qc: QCChain, id_tops: dict[str, Any], reflector: Any = None):
         self.team, self.schema, self.coordinator = team, schema, coordinator
         self.workers, self.judges, self.qc, self.id_tops = workers, judges, qc, id_tops
+        self.reflector = reflector  # DATE's tree feedback for LLM workers (None = off)
         self.folder: RunFolder | None = None
         self._pool: dict = {}  # batch id -> (keys, features); "stack" -> (batch ids, all keys, all features)
 
@@ -133,26 +136,58 @@ class LineRuntime:
                                          yield_estimate=yield_so_far)
         rows = len(decision.conditions)
         update = {"batch_id": batch_id, "rows": rows, "arm": decision.arm, "source": decision.source,
-                  "conditions": frame_to_json(decision.conditions), "parts": {RESET: ""},
+                  "conditions": frame_to_json(decision.conditions), "parts": {RESET: ""}, "failed": {RESET: ""},
                   "bandit": bandit.model_dump(), "batch_started": time.time()}
+        llm = [ev for ev in self.coordinator.evolvers if hasattr(ev, "usage")]
+        for ev in llm:
+            if self.folder is not None:
+                self.folder.write_llm_calls(batch_id, ev.name, ev.last_calls)
         return update, {"agent": "coordinator", "arm": decision.arm, "rows_out": rows,
+                        "tokens": merge_usage([ev.usage.take() for ev in llm]),
                         "detail": {"conditions_from": decision.source, "columns": list(decision.conditions.columns)}}
 
     def station_node(self, name: str, state: dict[str, Any]) -> tuple[dict, dict]:
         batch = self.batch_frame(state)
         worker = self.workers[name]
         index = [c.name for c in self.plan.components].index(name)
-        out = worker.fill(batch, seed=seed_for(self.team.seed, state["batch_id"], index))
+        seed = seed_for(self.team.seed, state["batch_id"], index)
+        update: dict[str, Any] = {}
+        info: dict[str, Any] = {"agent": type(worker).__name__, "rows_in": len(batch)}
+        if isinstance(worker, LLMWorker):
+            arm = state["arm"]
+            negatives = state.get("reflection", {}).get(str(arm), []) if self.team.worker_for(worker.columns[0]).reflection else []
+            context = FillContext(rule=self.plan.arms[arm].rule,
+                                  arm_rows=self.coordinator.real.iloc[self.coordinator.partitions.members[arm]],
+                                  negatives=negatives)
+            out = worker.fill(batch, seed=seed, context=context)
+            positions = {idx: pos for pos, idx in enumerate(batch.index)}
+            update["failed"] = {name: {str(positions[i]): why for i, why in worker.last_failures.items()}}
+            if self.folder is not None:
+                self.folder.write_llm_calls(state["batch_id"], name, worker.last_calls)
+            info["tokens"] = worker.usage.take()
+            info["detail"] = {"failed_rows": len(worker.last_failures), "negatives_shown": len(negatives)}
+        else:
+            out = worker.fill(batch, seed=seed)
         own = out[[c for c in out.columns if c not in batch.columns]]
-        return {"parts": {name: frame_to_json(own)}}, {
-            "agent": type(worker).__name__, "rows_in": len(batch), "rows_out": len(own),
-            "detail": {"columns": list(own.columns)}}
+        update["parts"] = {name: frame_to_json(own)}
+        info["rows_out"] = len(own) - len(getattr(worker, "last_failures", {}) or {})
+        info.setdefault("detail", {})["columns"] = list(own.columns)
+        return update, info
 
     def judges_node(self, state: dict[str, Any]) -> tuple[dict, dict]:
         batch = self.batch_frame(state)
         scores: dict[str, list[float]] = {}
+        notes: dict[str, str] = {}
+        usage = []
         for judge in self.judges:
-            if getattr(judge, "mode", None) == "ratio":
+            if hasattr(judge, "usage"):  # an LLM judge: explanations and calls are kept
+                scores[judge.name] = judge.score(batch).astype(float).tolist()
+                positions = {idx: pos for pos, idx in enumerate(batch.index)}
+                notes = {str(positions[i]): why for i, why in {**judge.last_explanations, **judge.last_failures}.items()}
+                if self.folder is not None:
+                    self.folder.write_llm_calls(state["batch_id"], "judge", judge.last_calls)
+                usage.append(judge.usage.take())
+            elif getattr(judge, "mode", None) == "ratio":
                 scores[judge.name] = judge.accept(batch).astype(float).tolist()
             elif hasattr(judge, "scores"):
                 for k, v in judge.scores(batch).items():
@@ -160,12 +195,21 @@ class LineRuntime:
             else:
                 scores[judge.name] = judge.score(batch).astype(float).tolist()
         means = {k: round(float(np.mean(v)), 4) for k, v in scores.items()}
-        return {"scores": scores}, {"agent": "judges", "rows_in": len(batch), "rows_out": len(batch),
-                                    "detail": {"mean_scores": means}}
+        return {"scores": scores, "judge_notes": notes}, {
+            "agent": "judges", "rows_in": len(batch), "rows_out": len(batch), "tokens": merge_usage(usage),
+            "detail": {"mean_scores": means}}
 
     def sanity_node(self, state: dict[str, Any]) -> tuple[dict, dict]:
         batch = self.batch_frame(state)
         verdicts = Verdicts.start(batch.index)
+        failed = {int(pos): why for name, rows in sorted(state.get("failed", {}).items()) if name != RESET
+                  for pos, why in rows.items()}
+        if failed:  # rows an LLM worker could not fill: rejected first, with the worker's reason
+            reasons = pd.Series("", index=batch.index, dtype=object)
+            for pos, why in failed.items():
+                if not reasons.iloc[pos]:
+                    reasons.iloc[pos] = why
+            verdicts.apply(StageResult.from_reasons("worker", reasons))
         keys, _ = self.pool(state["accepted_batches"])
         verdicts.apply(self.qc.sanity(batch, accepted_keys=keys))
         return self._qc_out(verdicts, "sanity", len(batch))
@@ -175,7 +219,14 @@ class LineRuntime:
         verdicts = Verdicts.from_dict(state["verdicts"], batch.index)
         scores = {k: pd.Series(v, index=batch.index) for k, v in state["scores"].items()}
         before = int(verdicts.passing.sum())
-        verdicts.apply(self.qc.objective(scores, verdicts.passing, seed=seed_for(self.team.seed, state["batch_id"], 13)))
+        result = self.qc.objective(scores, verdicts.passing, seed=seed_for(self.team.seed, state["batch_id"], 13))
+        notes = state.get("judge_notes") or {}
+        if notes:  # the LLM judge's explanation goes with the rows it rejected
+            for idx in result.reason.index:
+                why = notes.get(str(batch.index.get_loc(idx)))
+                if why and "judge 'llm'" in result.reason[idx]:
+                    result.reason[idx] = f"{result.reason[idx]} — {why}"
+        verdicts.apply(result)
         return self._qc_out(verdicts, "objective", before)
 
     def diversity_node(self, state: dict[str, Any]) -> tuple[dict, dict]:
@@ -206,6 +257,16 @@ class LineRuntime:
                         "rejected": {k: v for k, v in verdicts.counts().items() if k in ("diversity", "surplus")},
                         "detail": {"coverage_gain": round(gain, 6),
                                                                    "undercovered_share": round(under, 4)}}
+
+    def reflect_node(self, state: dict[str, Any]) -> tuple[dict, dict]:
+        """DATE's reflection: groups of this batch's accepted rows that lowered a tree's validation score
+        become the arm's negative examples for the LLM workers' next prompt."""
+        arm = state["arm"]
+        accepted = self.folder.read_accepted([state["batch_id"]]) if state["kept"] else pd.DataFrame()
+        negatives = self.reflector.review(arm, accepted) if len(accepted) else []
+        return {"reflection": {**state.get("reflection", {}), str(arm): negatives}}, {
+            "agent": "reflection", "rows_in": len(accepted), "rows_out": len(accepted),
+            "detail": {"negative_groups": len(negatives), "paths": [g["path"] for g in negatives]}}
 
     def bandit_node(self, state: dict[str, Any]) -> tuple[dict, dict]:
         team, arm, rows, kept = self.team, state["arm"], state["rows"], state["kept"]
