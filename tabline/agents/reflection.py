@@ -28,6 +28,7 @@ import pandas as pd
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from tabline.agents.judges import RowEncoder
+from tabline.agents.llm.table import records
 from tabline.agents.partitions import _leaf_rules
 from tabline.schema import Schema
 
@@ -91,7 +92,5 @@ class Reflector:
                 example = rows[mask].head(2)
                 out.append({"path": state["rules"][int(leaf)][0] or "(any row)",
                             "label": label.item() if isinstance(label, np.generic) else label,
-                            "drop": round(float(drop), 4), "size": int(mask.sum()),
-                            "rows": [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()}
-                                     for r in example.astype(object).where(example.notna(), None).to_dict("records")]})
+                            "drop": round(float(drop), 4), "size": int(mask.sum()), "rows": records(example)})
         return sorted(out, key=lambda g: -g["drop"])[:self.keep]

@@ -97,8 +97,7 @@ class AssemblyLine:
         if self.lm is None and needs_lm:
             lm_config = team.lm.model_copy(update={"seed": team.seed}) if "seed" not in team.lm.model_fields_set else team.lm
             self.lm = TabularLM(lm_config).fit(real, schema, progress=progress)
-        self._real, self._schema = real, schema
-        workers = {c.name: self._worker(c, real, coordinator) for c in coordinator.plan.components}
+        workers = {c.name: self._worker(c, real, schema, coordinator) for c in coordinator.plan.components}
         judges, thresholds = self._judges(real, schema, progress)
         qc = QCChain(real, schema, thresholds=thresholds, batch_threshold=team.qc.batch_threshold,
                      min_distance=team.qc.min_distance, min_gain=team.qc.min_gain, cells=team.qc.cells,
@@ -120,7 +119,7 @@ class AssemblyLine:
         kind = comp.worker if comp.worker != "lm" else spec.kind
         return "lm" if kind == "llm" and spec.model == "embedded" else kind
 
-    def _worker(self, comp, real: pd.DataFrame, coordinator: Coordinator):
+    def _worker(self, comp, real: pd.DataFrame, schema: Schema, coordinator: Coordinator):
         spec = self.team.worker_for(comp.columns[0])
         kind = self._kind(comp)
         if kind == "lm":
@@ -132,7 +131,7 @@ class AssemblyLine:
             return ExpressionWorker([e for e in exprs if e.split("=")[0].strip().strip("`") in comp.columns])
         team = self.team
         ref = ModelRef(spec.model, temperature=spec.temperature, settings=team.llm, registry=self.models)
-        return LLMWorker(ref, comp.columns, self._schema, real=real, about=team.about,
+        return LLMWorker(ref, comp.columns, schema, real=real, about=team.about,
                          descriptions=team.descriptions, target=team.target, rows_per_call=spec.rows_per_call,
                          examples=spec.examples, instructions=spec.instructions, name=comp.name)
 

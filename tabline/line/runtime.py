@@ -84,7 +84,8 @@ class LineRuntime:
         }
 
     def batch_frame(self, state: dict[str, Any]) -> pd.DataFrame:
-        """The current batch: conditions plus every station's columns so far, in schema order."""
+        """The current batch: conditions plus every station's columns so far, in schema order. Its index is
+        a RangeIndex, so row labels are positions (the keys of ``failed`` and ``judge_notes``)."""
         parts = [frame_from_json(state["conditions"])]
         parts += [frame_from_json(v) for k, v in sorted(state.get("parts", {}).items()) if k != RESET]
         frame = pd.concat([p.reset_index(drop=True) for p in parts], axis=1)
@@ -160,8 +161,7 @@ class LineRuntime:
                                   arm_rows=self.coordinator.real.iloc[self.coordinator.partitions.members[arm]],
                                   negatives=negatives)
             out = worker.fill(batch, seed=seed, context=context)
-            positions = {idx: pos for pos, idx in enumerate(batch.index)}
-            update["failed"] = {name: {str(positions[i]): why for i, why in worker.last_failures.items()}}
+            update["failed"] = {name: {str(i): why for i, why in worker.last_failures.items()}}
             if self.folder is not None:
                 self.folder.write_llm_calls(state["batch_id"], name, worker.last_calls)
             info["tokens"] = worker.usage.take()
@@ -182,8 +182,7 @@ class LineRuntime:
         for judge in self.judges:
             if hasattr(judge, "usage"):  # an LLM judge: explanations and calls are kept
                 scores[judge.name] = judge.score(batch).astype(float).tolist()
-                positions = {idx: pos for pos, idx in enumerate(batch.index)}
-                notes = {str(positions[i]): why for i, why in {**judge.last_explanations, **judge.last_failures}.items()}
+                notes = {str(i): why for i, why in {**judge.last_explanations, **judge.last_failures}.items()}
                 if self.folder is not None:
                     self.folder.write_llm_calls(state["batch_id"], "judge", judge.last_calls)
                 usage.append(judge.usage.take())
@@ -223,7 +222,7 @@ class LineRuntime:
         notes = state.get("judge_notes") or {}
         if notes:  # the LLM judge's explanation goes with the rows it rejected
             for idx in result.reason.index:
-                why = notes.get(str(batch.index.get_loc(idx)))
+                why = notes.get(str(idx))
                 if why and "judge 'llm'" in result.reason[idx]:
                     result.reason[idx] = f"{result.reason[idx]} — {why}"
         verdicts.apply(result)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -72,7 +72,7 @@ class LLMSettings(BaseModel):
     max_tokens: int | None = Field(4096, ge=1)
     cache: bool | None = None
     cache_path: str | None = None  # default: $TABLINE_CACHE_DIR or ~/.cache/tabline, file llm-cache.sqlite
-    structured: str = Field("auto", pattern="^(auto|json_schema|prompt)$")
+    structured: Literal["auto", "json_schema", "prompt"] = "auto"
     prices: dict[str, tuple[float, float]] = {}
 
     def cache_file(self) -> Path:
@@ -204,9 +204,6 @@ class ModelRef:
         # A registered instance is not pickled (clients hold sockets); `bind_registry` restores it.
         return {"spec": self.spec, "temperature": self.temperature, "settings": self.settings,
                 "_registry": {}, "_model": None, "_needs_registry": self.spec in self._registry}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
 
     def check_resumable(self) -> None:
         if getattr(self, "_needs_registry", False) and self.spec not in self._registry:

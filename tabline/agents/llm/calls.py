@@ -218,6 +218,13 @@ class StructuredCaller:
                 history = [*history, AIMessage(text), HumanMessage(repair_message(problems))]
         return CallOutcome(None, raw, errors)
 
+    def ask_sync(self, messages: list[BaseMessage], output: type[T], **kwargs: Any) -> CallOutcome:
+        """`ask` for one call from synchronous code (the coordinator, an evolver, a probe)."""
+        async def go() -> CallOutcome:
+            return await self.ask(messages, output, semaphore=asyncio.Semaphore(1), **kwargs)
+
+        return run_sync(go)
+
     async def _invoke(self, history: list[BaseMessage], output: type[BaseModel], semaphore: asyncio.Semaphore,
                       seed: int | None) -> str:
         settings = self.ref.settings
@@ -335,11 +342,8 @@ def probe(ref: ModelRef) -> dict[str, Any]:
     question = [HumanMessage('What is the capital of France, and how many letters does it have? Answer as JSON '
                              '{"capital": "<city>", "letters": <number>} and nothing else.')]
 
-    async def go():
-        return await caller.ask(question, _Probe, semaphore=asyncio.Semaphore(1))
-
     started = time.perf_counter()
-    outcome = run_sync(go)
+    outcome = caller.ask_sync(question, _Probe)
     return {"model": ref.label, "ok": outcome.ok, "seconds": round(time.perf_counter() - started, 2),
             "answer": outcome.value.model_dump() if outcome.ok else None, "errors": outcome.errors,
             "raw": outcome.raw[-1] if outcome.raw else "", "usage": caller.usage.take(), "structured": ref.structured}

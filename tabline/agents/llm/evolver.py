@@ -10,17 +10,17 @@ Example (needs a server, so not run here):
 """
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pandas as pd
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from tabline.agents.evolvers import Turn
 from tabline.agents.llm.backends import ModelRef
-from tabline.agents.llm.calls import StructuredCaller, json_lines, run_sync
+from tabline.agents.llm.calls import StructuredCaller, json_lines
 from tabline.agents.llm.prompts import load_prompt
-from tabline.agents.llm.table import describe_columns, records, rows_model, stratified_examples, validate_rows
+from tabline.agents.llm.table import (LooseRows, describe_columns, records, rows_model, stratified_examples,
+                                     validate_rows)
 from tabline.schema import Schema
 
 DIRECTIONS = {
@@ -28,10 +28,6 @@ DIRECTIONS = {
                   "a model trained on this table would find hard",
     "generalise": "generalisation — plausible combinations that the real rows do not contain yet",
 }
-
-
-class _Loose(BaseModel):
-    rows: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class LLMEvolver:
@@ -73,18 +69,15 @@ class LLMEvolver:
                   "output_fields": ", ".join(f'"{c}": <value>' for c in self.columns)}
         kept: list[dict] = []
 
-        def check(parsed: _Loose) -> list[str]:
+        def check(parsed: LooseRows) -> list[str]:
             items = [{c: item.get(c) for c in self.columns} for item in parsed.rows if isinstance(item, dict)]
             frame = pd.DataFrame(items, columns=self.columns)
             bad = validate_rows(frame, self.schema) if len(frame) else {}
             kept.extend(row for i, row in enumerate(items) if i not in bad)
             return [] if kept else (list(bad.values()) or ["the answer proposes no rows"])
 
-        async def go():
-            return await self.caller.ask(self.prompt.messages(fields), self._output, parse_as=_Loose,
-                                         semaphore=asyncio.Semaphore(1), check=check, seed=turn.batch_id)
-
-        outcome = run_sync(go)
+        outcome = self.caller.ask_sync(self.prompt.messages(fields), self._output, parse_as=LooseRows,
+                                       check=check, seed=turn.batch_id)
         self.last_calls = [{"evolver": self.name, "prompt": self.prompt.tag, "attempts": len(outcome.raw),
                             "errors": outcome.errors, "kept": len(kept), "raw": [] if kept else outcome.raw}]
         if not kept:

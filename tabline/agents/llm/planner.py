@@ -11,14 +11,13 @@ Example (needs a server, so not run here):
 """
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel
 
 from tabline.agents.llm.backends import ModelRef
-from tabline.agents.llm.calls import StructuredCaller, json_lines, run_sync
+from tabline.agents.llm.calls import StructuredCaller, json_lines
 from tabline.agents.llm.prompts import load_prompt
 from tabline.agents.llm.table import describe_columns, records
 from tabline.agents.plan import Component, Plan
@@ -67,10 +66,6 @@ def ask_plan(ref: ModelRef, schema: Schema, real: pd.DataFrame, *, names: list[s
             result["plan"] = plan
         return problems
 
-    async def go():
-        return await caller.ask(prompt.messages(fields), ProposedPlan, semaphore=asyncio.Semaphore(1),
-                                check=check, seed=seed)
-
-    outcome = run_sync(go)
+    outcome = caller.ask_sync(prompt.messages(fields), ProposedPlan, check=check, seed=seed)
     record = {"role": "coordinator", "prompt": prompt.tag, "model": ref.label, **outcome.record()}
     return result.get("plan"), record, caller

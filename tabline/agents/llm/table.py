@@ -91,6 +91,13 @@ class _RowBase(BaseModel):
         return data
 
 
+class LooseRows(BaseModel):
+    """``{"rows": [ {...}, ... ]}`` with any values: answers are parsed with this, then checked row by row
+    against the schema, so one bad row does not throw away the good ones."""
+
+    rows: list[dict[str, Any]] = Field(default_factory=list)
+
+
 def rows_model(name: str, schema: Schema, columns: list[str], *, row_id: bool = True,
                extra: dict[str, Any] | None = None) -> type[BaseModel]:
     """``{"rows": [{"row": int, <column>: value, ...}]}`` as a pydantic type. Column names need not be

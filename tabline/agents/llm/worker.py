@@ -22,12 +22,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from tabline.agents.llm.backends import ModelRef
 from tabline.agents.llm.calls import StructuredCaller, gather_chunks, json_lines, settle
 from tabline.agents.llm.prompts import load_prompt
-from tabline.agents.llm.table import describe_columns, records, rows_model, stratified_examples, validate_rows
+from tabline.agents.llm.table import (LooseRows, describe_columns, records, rows_model, stratified_examples,
+                                     validate_rows)
 from tabline.schema import Schema
 
 
@@ -39,10 +40,6 @@ class FillContext:
     rule: str = ""
     arm_rows: pd.DataFrame | None = None
     negatives: list[dict[str, Any]] = field(default_factory=list)
-
-
-class _LooseRows(BaseModel):
-    rows: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class LLMWorker:
@@ -103,7 +100,7 @@ class LLMWorker:
         pending = set(chunk)
         got: dict[int, dict] = {}
 
-        def check(parsed: _LooseRows) -> list[str]:
+        def check(parsed: LooseRows) -> list[str]:
             answered: dict[int, dict] = {}
             problems = []
             for item in parsed.rows:
@@ -128,7 +125,7 @@ class LLMWorker:
             return problems if pending else []
 
         outcome = await self.caller.ask(messages, self.output, semaphore=semaphore, check=check, seed=seed,
-                                        parse_as=_LooseRows)
+                                        parse_as=LooseRows)
         last = outcome.errors[-1] if outcome.errors else ""
         failed = {pos: f"llm worker {self.name!r}: no valid value after {len(outcome.raw)} attempt(s): "
                        f"{_short(last)}" for pos in sorted(pending)}
