@@ -129,13 +129,9 @@ def report() -> str:
 
 
 def write_results() -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else ""
-    section = f"{BEGIN}\n## Assembly line ablations (issue 3)\n\n{report()}\n{END}"
-    if BEGIN in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    RESULTS.write_text(text)
+    from benchmarks.report import replace_section
+
+    replace_section(RESULTS, BEGIN, END, f"## Assembly line ablations (issue 3)\n\n{report()}")
 
 
 def main() -> None:

@@ -371,5 +371,16 @@ def _json(x: Any) -> str:
     return json.dumps(x, sort_keys=True, default=str)
 
 
+def replace_section(path: Path, begin: str, end: str, section: str) -> None:
+    """Put ``section`` between the ``begin``/``end`` markers of ``path`` (appended if the markers are absent)."""
+    text = path.read_text() if path.exists() else ""
+    block = f"{begin}\n{section}\n{end}"
+    if begin in text:
+        text = text[: text.index(begin)] + block + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    atomic_write_text(path, text)
+
+
 def write_results_md(data: dict, path: Path | str) -> None:
     atomic_write_text(path, render(data))

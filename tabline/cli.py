@@ -182,6 +182,8 @@ def run(
     judge_llm: Optional[str] = typer.Option(None, "--judge-llm", help="MODEL: add an LLM judge (rubric score 1-5; keeps rows scored >= 3)."),
     coordinator_llm: Optional[str] = typer.Option(None, "--coordinator-llm", help="MODEL: an LLM task manager splits the columns (T²)."),
     about: Optional[str] = typer.Option(None, "--about", help="What the table is, in a sentence (LLM agents read it)."),
+    align_every: Optional[int] = typer.Option(None, "--align-every", help="TabGRAA: after every K batches, align the "
+                                              "TabularLM on those batches' rows ranked by QC (docs/tabgraa.md)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Run the assembly line: coordinator → column workers → judges → QC (sanity, objective, diversity) →
@@ -226,8 +228,50 @@ def run(
         if changes:
             team = Team.from_dict({**team.model_dump(), **changes}, source="options")
         df = read_table(data)
-        result = AssemblyLine(team).fit(df, progress=not quiet).run(rows, output, progress=not quiet)
+        result = AssemblyLine(team, align_every=align_every).fit(df, progress=not quiet).run(rows, output, progress=not quiet)
     _print_line_result(result)
+
+
+@app.command()
+@_friendly
+def align(
+    model_dir: Path = typer.Argument(..., help="A model directory: from `tabline fit`, or any transformers causal LM."),
+    data: Path = typer.Option(..., "--data", help="The real rows (CSV) the rewards compare samples with."),
+    output: Path = typer.Option(..., "-o", "--output", help="Directory for the aligned model (replaced atomically)."),
+    rounds: int = typer.Option(2, "--rounds", help="Rounds of generate → score → align."),
+    reward: str = typer.Option("classifier", "--reward", help="classifier (random forest: can it tell the row "
+                               "from real?), dcr (distance to the nearest real row) or random (the ablation)."),
+    loss: str = typer.Option("graa", "--loss", help="graa, graa-logsig, dpo, kto, npo, or sft (extra training, "
+                             "same number of steps: the control)."),
+    beta: Optional[float] = typer.Option(None, "--beta", help="β of the loss (default: AlignConfig's)."),
+    learning_rate: Optional[float] = typer.Option(None, "--lr", help="AdamW learning rate (default: AlignConfig's)."),
+    group_batch: Optional[int] = typer.Option(None, "--batch", help="B: rows from each group per step (default 4)."),
+    samples: Optional[int] = typer.Option(None, "--samples", help="Rows sampled per round (default: as many as --data has)."),
+    sft_steps: int = typer.Option(0, "--sft-steps", help="First fine-tune a transformers model on --data for this "
+                                  "many steps (trl SFTTrainer); the reference is the result."),
+    seed: int = typer.Option(0, help="Random seed (same seed + data + model = same aligned model)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (default: all cores)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """TabGRAA: post-train a model against a frozen copy of itself, rewarded for rows a scorer cannot tell
+    from real ones. Writes the aligned model plus align.json (per-round rewards and losses) and trace.jsonl."""
+    from tabline.io import read_table
+    from tabline.line.align import align_model
+    from tabline.training.align import LOSSES, AlignConfig, reward_for
+
+    reward_for(reward)
+    if loss not in LOSSES:
+        raise InvalidArgumentError(f"unknown loss {loss!r}; choose one of: {', '.join(LOSSES)}")
+    settings = {"loss": loss, "reward": reward, "rounds": rounds, "seed": seed, "beta": beta,
+                "learning_rate": learning_rate, "group_batch": group_batch, "samples": samples}
+    config = AlignConfig(**{k: v for k, v in settings.items() if v is not None})
+    df = read_table(data)
+    report = align_model(model_dir, df, config, output, sft_steps=sft_steps, threads=threads, progress=not quiet)
+    for h in report["history"]:
+        auc = f", held-out AUC {h['heldout_auc']:.3f}" if "heldout_auc" in h else ""
+        out.print(f"round {h['round']}: {h['rows']:,} rows, mean reward {h['reward_mean']:.3f}{auc}, "
+                  f"{h['steps']} {loss} steps")
+    out.print(f"aligned in {report['seconds']:.0f} s → {output} (history in {output / 'align.json'})")
 
 
 def _parse_llm(item: str) -> tuple[str, str]:

@@ -2,7 +2,8 @@
 
     coordinator → stations (one per plan component, by precedence level; a level's stations run side by
     side) → judges → sanity → objective → diversity [→ reflect] → bandit → coordinator … until a stop
-    reason is set. ``reflect`` (DATE's tree feedback) is there when an LLM worker uses reflection.
+    reason is set. ``reflect`` (DATE's tree feedback) is there when an LLM worker uses reflection; ``align``
+    (TabGRAA on the line's verdicts) follows every k-th bandit step when the line has ``align_every=k``.
 
 Each node is the runtime's ``state -> partial state`` function wrapped so that every execution appends one
 event to the run's ``trace.jsonl`` (node, agent, arm, batch, rows in/out, rejections, seconds). Stations
@@ -65,6 +66,8 @@ class LineState(TypedDict, total=False):
     elapsed_s: float
     stop: str
     history: list[dict[str, Any]]
+    aligned: int  # TabGRAA steps taken (align_every)
+    lm_dir: str  # run-folder name of the current aligned LM ("" / absent: model/, the SFT model)
 
 
 def station_node_name(component: str) -> str:
@@ -102,7 +105,9 @@ def build_line_graph(runtime: Any, *, run_id: str, on_event: Callable[[dict], No
             graph.add_node(station_node_name(comp),
                            traced(station_node_name(comp), lambda s, c=comp: runtime.station_node(c, s)))
     reflect = getattr(runtime, "reflector", None) is not None
-    for name in ("judges", "sanity", "objective", "diversity", "bandit") + (("reflect",) if reflect else ()):
+    align = getattr(runtime, "alignment", None) is not None
+    for name in ("judges", "sanity", "objective", "diversity", "bandit") + (("reflect",) if reflect else ()) + \
+            (("align",) if align else ()):
         graph.add_node(name, traced(name, getattr(runtime, f"{name}_node")))
 
     graph.add_edge(START, "coordinator")
@@ -116,8 +121,14 @@ def build_line_graph(runtime: Any, *, run_id: str, on_event: Callable[[dict], No
     tail = ["diversity", "reflect", "bandit"] if reflect else ["diversity", "bandit"]
     for a, b in [("judges", "sanity"), ("sanity", "objective"), ("objective", "diversity"), *zip(tail, tail[1:])]:
         graph.add_edge(a, b)
-    graph.add_conditional_edges("bandit", lambda s: END if s.get("stop") else "coordinator",
-                                {END: END, "coordinator": "coordinator"})
+    if align:  # TabGRAA after every k-th batch, then back to the coordinator
+        graph.add_conditional_edges(
+            "bandit", lambda s: END if s.get("stop") else "align" if runtime.alignment.due(s) else "coordinator",
+            {END: END, "align": "align", "coordinator": "coordinator"})
+        graph.add_edge("align", "coordinator")
+    else:
+        graph.add_conditional_edges("bandit", lambda s: END if s.get("stop") else "coordinator",
+                                    {END: END, "coordinator": "coordinator"})
     return graph
 
 

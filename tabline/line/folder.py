@@ -7,6 +7,8 @@
       checkpoints.sqlite  LangGraph's checkpoints (SQLite)      trace.jsonl  one event per node run
       batches/            accepted-NNNNNN.pkl, rejected-NNNNNN.pkl — one pair per finished batch;
                           llm-NNNNNN-<agent>.json — that batch's LLM calls (errors, raw answers of failures)
+                          scores-NNNNNN.pkl — per-row judge scores, when the line aligns its LM
+      model-aligned-NNNNNN/  the LM after the alignment step that followed batch NNNNNN (align_every)
       llm-coordinator.json   the LLM task manager's calls, when the team has one
       data.csv rejected.csv report.json                         written at the end, atomically
 
@@ -80,6 +82,10 @@ class RunFolder:
         self.batches.mkdir(parents=True, exist_ok=True)
         for kind, frame in (("rejected", rejected), ("accepted", accepted)):
             write_pickle_atomic(frame, self._batch_path(kind, batch_id))
+
+    def write_scores(self, batch_id: int, scores: pd.DataFrame) -> None:
+        """Per-row judge scores of one batch (accepted rows, then rejected rows, in file order)."""
+        write_pickle_atomic(scores, self._batch_path("scores", batch_id))
 
     def write_llm_calls(self, batch_id: int, agent: str, calls: list[dict[str, Any]]) -> None:
         """The LLM calls one agent made for one batch (rewritten whole if the step re-runs after a kill)."""

@@ -20,6 +20,7 @@ from tabline.agents.coordinator import Coordinator
 from tabline.agents.llm.calls import merge_usage
 from tabline.agents.llm.worker import FillContext, LLMWorker
 from tabline.agents.team import Team
+from tabline.line.aligning import line_rewards, row_scores
 from tabline.line.folder import RunFolder
 from tabline.qc.chain import QCChain, Verdicts
 from tabline.qc.sanity import row_keys
@@ -56,10 +57,12 @@ class LineRuntime:
     """The fitted line: team, schema, coordinator, one worker per component, judges and the QC chain."""
 
     def __init__(self, *, team: Team, schema: Schema, coordinator: Coordinator, workers: dict[str, Any],
-                 judges: list[Any], qc: QCChain, id_tops: dict[str, Any], reflector: Any = None):
+                 judges: list[Any], qc: QCChain, id_tops: dict[str, Any], reflector: Any = None,
+                 alignment: Any = None):
         self.team, self.schema, self.coordinator = team, schema, coordinator
         self.workers, self.judges, self.qc, self.id_tops = workers, judges, qc, id_tops
         self.reflector = reflector  # DATE's tree feedback for LLM workers (None = off)
+        self.alignment = alignment  # TabGRAA every k batches (a `tabline.line.aligning.LineAlignment`, None = off)
         self.folder: RunFolder | None = None
         self._pool: dict = {}  # batch id -> (keys, features); "stack" -> (batch ids, all keys, all features)
 
@@ -248,6 +251,12 @@ class LineRuntime:
             batch_id=state["batch_id"], arm=self.plan.arms[state["arm"]].name,
             stage=verdicts.stage[~ok].to_numpy(), reason=verdicts.reason[~ok].to_numpy())
         self.folder.write_batch(state["batch_id"], accepted, rejected)
+        if self.alignment is not None:
+            per_row = row_scores(state["scores"], len(batch))
+            self.folder.write_scores(state["batch_id"], pd.DataFrame({
+                "accepted": np.r_[np.ones(int(ok.sum()), bool), np.zeros(int((~ok).sum()), bool)],
+                "score": np.r_[per_row[ok.to_numpy()], per_row[~ok.to_numpy()]],
+                "stage": np.r_[np.full(int(ok.sum()), ""), verdicts.stage[~ok].astype(str).to_numpy()]}))
         self._remember(state["batch_id"], accepted)
         quality = float(verdicts.quality[ok].mean()) if ok.any() else 0.0
         update = self._qc_out(verdicts, "diversity", before)[0]
@@ -266,6 +275,29 @@ class LineRuntime:
         return {"reflection": {**state.get("reflection", {}), str(arm): negatives}}, {
             "agent": "reflection", "rows_in": len(accepted), "rows_out": len(accepted),
             "detail": {"negative_groups": len(negatives), "paths": [g["path"] for g in negatives]}}
+
+    def align_node(self, state: dict[str, Any]) -> tuple[dict, dict]:
+        """TabGRAA on the line's own verdicts: the last k batches' rows, ranked by QC, align the LM."""
+        al = self.alignment
+        batch_ids = state["accepted_batches"][-al.every:]
+        frames = [self.folder.read_accepted(batch_ids), self.folder.read_rejected(batch_ids)]
+        scores = pd.concat([f for _, f in self.folder.read_batches("scores", batch_ids)], ignore_index=True)
+        acc = scores[scores.accepted]
+        rej = scores[~scores.accepted].reset_index(drop=True)
+        judged = (rej.stage != "surplus").to_numpy()  # surplus rows were fine, just not needed
+        rejected = frames[1].loc[judged] if len(frames[1]) else frames[1]
+        frame = pd.concat([f[self.schema.names] for f in (frames[0], rejected) if len(f)], ignore_index=True)
+        rewards = line_rewards(acc.score.to_numpy(), rej.score.to_numpy()[judged])
+        index = int(state.get("aligned", 0))
+        metrics = al.step(frame, rewards, index)
+        update: dict[str, Any] = {"aligned": index + (1 if metrics.get("steps") else 0)}
+        if metrics.get("steps"):
+            name = f"model-aligned-{state['batch_id']:06d}"
+            al.save(self.folder.path / name)
+            update["lm_dir"] = name
+        return update, {"agent": f"TabGRAA ({al.config.loss})", "rows_in": len(frame),
+                        "rows_out": metrics.get("rows"), "detail": {**metrics, "batches": batch_ids,
+                                                                    "model": update.get("lm_dir")}}
 
     def bandit_node(self, state: dict[str, Any]) -> tuple[dict, dict]:
         team, arm, rows, kept = self.team, state["arm"], state["rows"], state["kept"]

@@ -316,8 +316,9 @@ class TabularLM:
         return torch.cat(out).numpy().astype(np.float64)
 
     # ------------------------------------------------------------------ persistence
-    def save(self, directory: str | os.PathLike) -> Path:
-        """Write weights (safetensors), tokenizer, schema and settings; atomic: all or nothing."""
+    def save(self, directory: str | os.PathLike, extra: Mapping[str, str] | None = None) -> Path:
+        """Write weights (safetensors), tokenizer, schema and settings, plus ``extra`` text files (name ->
+        content, e.g. an alignment report); atomic: all or nothing."""
         from transformers.utils import logging as hf_logging
 
         self._require_fitted()
@@ -329,13 +330,18 @@ class TabularLM:
             meta = {"format": 1, "tabline_version": __version__, "config": self.config.model_dump(),
                     "training": self.log.model_dump(), "external": self.external.to_dict()}
             (tmp / "tabline.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+            for name, text in (extra or {}).items():
+                (tmp / name).write_text(text, encoding="utf-8")
         return Path(directory)
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "TabularLM":
         """Load a directory written by `save`; `ModelDirError` says what is missing or wrong."""
         from transformers import GPT2LMHeadModel
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.set_verbosity_error()  # config notices are noise to our users
+        hf_logging.disable_progress_bar()  # a bar for loading one small file is noise too
         d = Path(directory)
         if not d.is_dir():
             raise ModelDirError(f"model directory not found: {d}")
