@@ -18,7 +18,6 @@ Example:
 """
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -56,19 +55,16 @@ class LineAlignment:
     def __getstate__(self) -> dict:
         return {**self.__dict__, "aligner": None}  # weights live in model dirs, not in line.pkl
 
-    def attach(self, lm: TabularLM, real: pd.DataFrame, reference: TabularLM | None = None) -> None:
-        """Align ``lm`` (in place: the line's LM workers share it) against ``reference`` (default: a copy now)."""
+    def attach(self, lm: TabularLM, real: pd.DataFrame) -> None:
+        """Align ``lm`` in place (the line's LM workers share it) against a frozen copy of it taken now."""
         self.aligner = Aligner(TabularLMPolicy(lm), real, self.config)
-        if reference is not None:
-            self.aligner.reference = copy.deepcopy(reference.model).eval().requires_grad_(False)
 
     def restore(self, lm: TabularLM, run_dir: Path, lm_dir: str | None, real: pd.DataFrame) -> None:
         """After a resume: ``lm`` holds the SFT weights from ``model/``; it becomes the reference, and the
         checkpointed aligned version (``lm_dir``), if any, is loaded into ``lm`` itself."""
-        reference = copy.deepcopy(lm)
+        self.attach(lm, real)  # the reference is copied while lm still holds the SFT weights
         if lm_dir:
             lm.model.load_state_dict(TabularLM.load(Path(run_dir) / lm_dir).model.state_dict())
-        self.attach(lm, real, reference)
 
     def due(self, state: dict[str, Any]) -> bool:
         return not state.get("stop") and state["batches"] % self.every == 0

@@ -184,11 +184,15 @@ class Aligner:
         started = time.perf_counter()
         frame, items = self.generate(round_)
         rewards, info = self.score(frame, round_)
-        summary = self.summarise(round_, frame, rewards, info)
-        summary.update({f"align_{k}" if k != "steps" else k: v for k, v in self.align(items, rewards, round_).items()})
+        summary = self.record(self.summarise(round_, frame, rewards, info), self.align(items, rewards, round_))
         summary["seconds"] = round(time.perf_counter() - started, 3)
-        self.history.append(summary)
         return summary
+
+    def record(self, summary: dict[str, Any], metrics: dict[str, float]) -> dict[str, Any]:
+        """A round's history entry: the scoring summary plus the step metrics (``align_*``); appended."""
+        entry = {**summary, **{f"align_{k}" if k != "steps" else k: v for k, v in metrics.items()}}
+        self.history.append(entry)
+        return entry
 
     def summarise(self, round_: int, frame: pd.DataFrame, rewards: np.ndarray, info: dict[str, float]) -> dict[str, Any]:
         high, low = reward_groups(rewards)
@@ -245,8 +249,7 @@ class AlignNodes:
     def align_node(self, state: dict[str, Any]) -> tuple[dict, dict]:
         t = state["round"]
         metrics = self.aligner.align(self._items, self._rewards, t)
-        summary = {**self._summary, **{f"align_{k}" if k != "steps" else k: v for k, v in metrics.items()}}
-        self.aligner.history.append(summary)
+        summary = self.aligner.record(self._summary, metrics)
         self._frame = self._items = self._rewards = None
         done = t + 1 >= self.aligner.config.rounds
         return {"round": t + 1, "history": state["history"] + [summary], "done": done}, {

@@ -177,7 +177,6 @@ class TabularLM:
 
     def _train(self, train_vals: np.ndarray, val_vals: np.ndarray, rng: np.random.Generator, progress: bool):
         cfg, tok, model = self.config, self.tokenizer, self.model
-        d = len(tok.codes)
         val_ids = torch.from_numpy(tok.assemble(val_vals))
         steps_per_epoch = math.ceil(len(train_vals) / cfg.batch_size)
         warmup = min(200, steps_per_epoch)
@@ -191,9 +190,7 @@ class TabularLM:
         with progress_bar(cfg.max_epochs, "training", enabled=progress) as bar:
             for epoch in range(1, cfg.max_epochs + 1):
                 model.train()
-                orders = training_orders(len(train_vals), d, rng, cfg.canonical_fraction)
-                ids = torch.from_numpy(tok.assemble(train_vals, orders))
-                labels = ids.masked_fill(~torch.from_numpy(tok.value_mask(ids.numpy())), -100)
+                ids, labels = self.training_batch(train_vals, rng)
                 shuffle = torch.from_numpy(rng.permutation(len(ids)))
                 running = []
                 for s in range(steps_per_epoch):
@@ -230,6 +227,14 @@ class TabularLM:
         model.eval()
         log.seconds = time.perf_counter() - start
         self.log = log
+
+    def training_batch(self, values: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Input ids and labels (-100 off value tokens) for encoded rows (N, d, 2) in training layouts: schema
+        order or a random prefix (``canonical_fraction``). Shared by `fit` and TabGRAA's extra-SFT control."""
+        tok = self.tokenizer
+        orders = training_orders(len(values), len(tok.codes), rng, self.config.canonical_fraction)
+        ids = torch.from_numpy(tok.assemble(values, orders))
+        return ids, ids.masked_fill(~torch.from_numpy(tok.value_mask(ids.numpy())), -100)
 
     @torch.no_grad()
     def _mean_loss(self, ids: torch.Tensor, batch_size: int = 1024) -> float:

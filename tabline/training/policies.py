@@ -28,7 +28,7 @@ import torch
 from tabline.errors import ModelDirError
 from tabline.io import atomic_directory
 from tabline.schema import Schema
-from tabline.training.lm import TabularLM, row_logprob, training_orders
+from tabline.training.lm import TabularLM, row_logprob
 from tabline.training.tokenizer import UNK
 
 MISSING_TEXT = "None"
@@ -90,9 +90,7 @@ class TabularLMPolicy:
         losses = []
         for _ in range(steps):
             idx = rng.choice(len(values), size=min(batch_size, len(values)), replace=False)
-            orders = training_orders(len(idx), len(tok.codes), rng, cfg.canonical_fraction)
-            ids = torch.from_numpy(tok.assemble(values[idx], orders))
-            labels = ids.masked_fill(~torch.from_numpy(tok.value_mask(ids.numpy())), -100)
+            ids, labels = self.lm.training_batch(values[idx], rng)
             loss = self.model(input_ids=ids, labels=labels).loss
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -152,6 +150,7 @@ class TextRowsPolicy:
         self.start = self.tokenizer.bos_token_id if self.tokenizer.bos_token_id is not None else self.tokenizer.eos_token_id
         self.model.eval()
         self.schema = schema
+        self.row_tokens: int | None = None  # generation budget per row; measured by `sft`, else 16 per column
         self.invalid = 0  # generated rows that did not parse into a valid row, over the policy's lifetime
         torch.set_num_threads(threads or os.cpu_count() or 1)
 
@@ -219,7 +218,7 @@ class TextRowsPolicy:
         return frame, np.asarray(texts[:len(frame)], dtype=object)
 
     def _row_tokens(self) -> int:
-        return int(getattr(self, "row_tokens", 0) or 16 * len(self.schema.names))
+        return int(self.row_tokens or 16 * len(self.schema.names))
 
     def sft(self, real: pd.DataFrame, *, steps: int, batch_size: int, learning_rate: float, seed: int) -> list[float]:
         """``steps`` steps of trl's `SFTTrainer` on GReaT-style texts of ``real``."""
