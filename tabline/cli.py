@@ -9,8 +9,10 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -43,8 +45,13 @@ def _friendly(fn: Callable) -> Callable:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             err.print(f"[bold red]error:[/] invalid settings: {problems}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
+        except OSError as exc:  # a write or read the machine refused, outside our own wrappers
+            from tabline.io import write_error
+
+            err.print(f"[bold red]error:[/] {write_error(exc, exc.filename or 'a file', 'use')}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
         except KeyboardInterrupt:
-            err.print("interrupted; nothing was written")
+            err.print("interrupted; no output was left half-written")
             raise typer.Exit(130) from None
 
     return wrapper
@@ -195,7 +202,8 @@ def run(
     if resume is not None:
         if data is not None or rows is not None:
             raise InvalidArgumentError("--resume takes only the run folder; the data and -n were fixed when the run began")
-        result = AssemblyLine.resume(resume, progress=not quiet)
+        with _interruptible(resume):
+            result = AssemblyLine.resume(resume, progress=not quiet)
     else:
         if data is None or rows is None:
             raise InvalidArgumentError("give the data file and -n ROWS, e.g. `tabline run data.csv -n 20000 -o runs/x`")
@@ -228,7 +236,12 @@ def run(
         if changes:
             team = Team.from_dict({**team.model_dump(), **changes}, source="options")
         df = read_table(data)
-        result = AssemblyLine(team, align_every=align_every).fit(df, progress=not quiet).run(rows, output, progress=not quiet)
+        output = output or Path("runs") / f"line-{datetime.now():%Y%m%d-%H%M%S}"
+        if not quiet:
+            out.print(f"run folder: {output} — safe to interrupt at any moment: `tabline run --resume {output}` "
+                      "continues where it stopped", highlight=False)
+        with _interruptible(output):
+            result = AssemblyLine(team, align_every=align_every).run(rows, output, data=df, progress=not quiet)
     _print_line_result(result)
 
 
@@ -272,6 +285,19 @@ def align(
         out.print(f"round {h['round']}: {h['rows']:,} rows, mean reward {h['reward_mean']:.3f}{auc}, "
                   f"{h['steps']} {loss} steps")
     out.print(f"aligned in {report['seconds']:.0f} s → {output} (history in {output / 'align.json'})")
+
+
+@contextlib.contextmanager
+def _interruptible(run_dir: Path):
+    """Ctrl-C during a run: say how to continue it (every finished epoch and batch is on disk)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if (run_dir / "run.json").exists():
+            err.print(f"interrupted; `tabline run --resume {run_dir}` continues where it stopped")
+        else:
+            err.print("interrupted before the run folder was made; nothing was written")
+        raise typer.Exit(130) from None
 
 
 def _parse_llm(item: str) -> tuple[str, str]:

@@ -38,3 +38,8 @@ class ModelDirError(TablineError):
 
 class InvalidArgumentError(TablineError):
     """A numeric or option argument is out of range (for example n <= 0)."""
+
+
+class OutputError(TablineError):
+    """An output could not be written: the disk is full, permission is denied, a folder is read-only or gone.
+    Nothing half-written is left behind; run the command again (or resume) once the cause is fixed."""

@@ -14,19 +14,20 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import json
 import os
-import pickle
+import re
 import shutil
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
 import pandas as pd
 import yaml
 
-from tabline.errors import InvalidTableError, TablineError
+from tabline.errors import InvalidTableError, OutputError, TablineError
 
 
 def read_table(
@@ -94,45 +95,83 @@ def read_table(
     return df
 
 
-def _tmp_sibling(dest: Path, suffix: str = "") -> Path:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=suffix + ".tmp", dir=dest.parent)
-    os.close(fd)
-    return Path(tmp)
+def write_error(exc: BaseException, path: str | os.PathLike, action: str = "write") -> OutputError:
+    """An `OutputError` naming ``path`` and, in plain words, why the machine refused the write.
+
+    Example:
+        >>> import errno
+        >>> str(write_error(OSError(errno.ENOSPC, "No space left on device"), "runs/x/data.csv"))
+        'cannot write runs/x/data.csv: the disk is full (or a file-size limit was reached)'
+    """
+    code = getattr(exc, "errno", None)
+    if code is None:  # safetensors (Rust) reports an OS error only in its message: "... (os error 28)"
+        match = re.search(r"os error (\d+)", str(exc))
+        code = int(match.group(1)) if match else None
+    why = {errno.ENOSPC: "the disk is full (or a file-size limit was reached)",
+           errno.EDQUOT: "the disk quota is used up", errno.EFBIG: "the disk is full (or a file-size limit was reached)",
+           errno.EACCES: "permission denied", errno.EPERM: "permission denied",
+           errno.EROFS: "the file system is read-only",
+           errno.ENOTDIR: "a part of the path is a file, not a folder",
+           errno.ENOENT: "its folder does not exist (was it moved or deleted?)"}.get(code)
+    return OutputError(f"cannot {action} {path}: {why or getattr(exc, 'strerror', None) or exc}")
+
+
+@contextlib.contextmanager
+def writing(path: str | os.PathLike) -> Iterator[None]:
+    """Turn the machine refusing a write inside the block (full disk, no permission, a folder gone) into
+    an `OutputError` naming ``path`` — a clear one-line error instead of a traceback."""
+    try:
+        yield
+    except TablineError:
+        raise
+    except OSError as exc:
+        raise write_error(exc, path) from exc
+    except Exception as exc:
+        if type(exc).__name__ == "SafetensorError" and "os error" in str(exc):
+            raise write_error(exc, path) from exc
+        raise
+
+
+def _tmp_sibling(dest: Path, suffix: str = ".tmp", *, directory: bool = False) -> Path:
+    """A fresh hidden sibling of ``dest``. Unlike `tempfile`'s 0600/0700, it gets the user's usual
+    permissions (umask), so what is moved into place is as readable as any file the user writes."""
+    with writing(dest):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            tmp = dest.parent / f".{dest.name}.{uuid.uuid4().hex[:8]}{suffix}"
+            try:
+                if directory:
+                    os.mkdir(tmp, 0o777)
+                else:
+                    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+                return tmp
+            except FileExistsError:
+                continue
+
+
+def write_bytes_atomic(data: bytes, path: str | os.PathLike) -> None:
+    """Write ``data`` to ``path`` via a flushed temporary sibling and ``os.replace`` (all or nothing)."""
+    dest = Path(path)
+    tmp = _tmp_sibling(dest)
+    try:
+        with writing(dest):
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_csv_atomic(df: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write ``df`` as CSV to ``path`` via a temporary file and ``os.replace`` (all or nothing)."""
-    dest = Path(path)
-    tmp = _tmp_sibling(dest)
-    try:
-        df.to_csv(tmp, index=False)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_bytes_atomic(df.to_csv(index=False).encode("utf-8"), path)
 
 
 def write_text_atomic(text: str, path: str | os.PathLike) -> None:
     """Write ``text`` to ``path`` atomically (UTF-8)."""
-    dest = Path(path)
-    tmp = _tmp_sibling(dest)
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_pickle_atomic(obj: Any, path: str | os.PathLike) -> None:
-    """Pickle ``obj`` to ``path`` atomically (for files tabline writes and reads back itself)."""
-    dest = Path(path)
-    tmp = _tmp_sibling(dest)
-    try:
-        with open(tmp, "wb") as fh:
-            pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_bytes_atomic(text.encode("utf-8"), path)
 
 
 def read_settings_file(path: str | os.PathLike, what: str, error: type[Exception]) -> Any:
@@ -165,18 +204,18 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     dest = Path(path)
     if dest.exists() and not dest.is_dir():
         raise TablineError(f"{dest} exists and is not a directory")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    tmp = _tmp_sibling(dest, directory=True)
     try:
-        yield tmp
-        old = None
-        if dest.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".old", dir=dest.parent))
-            os.rmdir(old)
-            os.replace(dest, old)
-        os.replace(tmp, dest)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        with writing(dest):
+            yield tmp
+            old = None
+            if dest.exists():
+                old = _tmp_sibling(dest, ".old", directory=True)
+                os.rmdir(old)
+                os.replace(dest, old)
+            os.replace(tmp, dest)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

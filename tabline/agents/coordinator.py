@@ -65,26 +65,46 @@ class Coordinator:
         self.llm_usage: dict | None = None
 
     # ------------------------------------------------------------------ planning
-    def fit(self, real: pd.DataFrame, schema: Schema, *, models: dict | None = None) -> "Coordinator":
-        """Plan, partitions and evolvers from the real rows. ``models``: chat models registered by name."""
+    def fit(self, real: pd.DataFrame, schema: Schema, *, models: dict | None = None,
+            plan: Plan | None = None) -> "Coordinator":
+        """Plan, partitions and evolvers from the real rows. ``models``: chat models registered by name.
+
+        ``plan``: a plan made earlier for this table (a resumed run's ``plan.json``): its components are used
+        as they are — an LLM task manager is not asked again — and the arms derived now must equal its arms."""
         team, spec = self.team, self.team.coordinator
         team.check(schema, models)
         self.real = real.reset_index(drop=True)
         self.schema = schema
         self.models = models or {}
-        if spec.components is not None:
-            plan = Plan(components=spec.components)
+        self.expressions = self._detect_expressions(self.real, schema)
+        if plan is not None:
+            components = Plan(components=plan.components, rationale=plan.rationale)
+        elif spec.components is not None:
+            components = Plan(components=spec.components)
         else:
-            plan = self._derive(self.real, schema)
-        plan = self._with_hints(plan)
-        plan.check(schema)
-        if spec.fuse_lm:
-            plan = _fuse_lm(plan)
+            components = self._derive(self.real, schema)
+        if plan is None:
+            components = self._with_hints(components)
+            components.check(schema)
+            if spec.fuse_lm:
+                components = _fuse_lm(components)
         self.partitions = self._partitions(self.real, schema)
-        self.plan = plan.model_copy(update={"arms": self.partitions.arms})
+        self.plan = components.model_copy(update={"arms": self.partitions.arms})
         self.plan.check(schema)
+        if plan is not None and plan.arms != self.plan.arms:
+            raise InvalidPlanError("the saved plan's arms differ from the arms derived from the same rows now "
+                                   f"({[a.name for a in plan.arms]} vs {[a.name for a in self.plan.arms]}); the run "
+                                   "was made by another version of tabline or scikit-learn")
         self.evolvers = self._evolvers(self.real, schema)
         return self
+
+    def _detect_expressions(self, real: pd.DataFrame, schema: Schema) -> list[str]:
+        team = self.team
+        if not team.coordinator.detect_expressions:
+            return []
+        own = {c for c in schema.names if c in team.workers and team.workers[c].kind != "lm"}
+        numeric = [c.name for c in schema.columns if c.kind == "numeric" and c.name not in own]
+        return detect_expressions(real[numeric]) if len(numeric) >= 3 else []
 
     def _derive(self, real: pd.DataFrame, schema: Schema) -> Plan:
         team = self.team
@@ -93,10 +113,6 @@ class Coordinator:
         for c in own:
             components.append(Component(name=f"worker_{c}", columns=[c], worker=team.workers[c].kind,
                                         rationale="the team gives this column its own worker"))
-        self.expressions = []
-        if team.coordinator.detect_expressions:
-            numeric = [c.name for c in schema.columns if c.kind == "numeric" and c.name not in own]
-            self.expressions = detect_expressions(real[numeric]) if len(numeric) >= 3 else []
         derived = [e.split("=")[0].strip() for e in self.expressions]
         rest = [c for c in schema.columns if c.name not in own and c.name not in derived]
         if rest:

@@ -52,9 +52,6 @@ class LineAlignment:
         self.every, self.config = int(every), config or AlignConfig()
         self.aligner: Aligner | None = None
 
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "aligner": None}  # weights live in model dirs, not in line.pkl
-
     def attach(self, lm: TabularLM, real: pd.DataFrame) -> None:
         """Align ``lm`` in place (the line's LM workers share it) against a frozen copy of it taken now."""
         self.aligner = Aligner(TabularLMPolicy(lm), real, self.config)

@@ -13,18 +13,20 @@ Example (a tiny, fast line; the defaults fit a bigger model):
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import pickle
+import shutil
 import sqlite3
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from tabline import __version__
@@ -38,15 +40,17 @@ from tabline.agents.llm.worker import LLMWorker
 from tabline.agents.reflection import Reflector
 from tabline.agents.team import Team
 from tabline.agents.workers import ExpressionWorker, LMWorker, SamplerWorker
-from tabline.errors import InvalidArgumentError, TablineError
+from tabline.agents.llm.backends import BackendError
+from tabline.agents.plan import Plan
+from tabline.errors import InvalidArgumentError, OutputError, TablineError
 from tabline.graphs.line import build_line_graph, mermaid
-from tabline.io import write_csv_atomic, write_pickle_atomic, write_text_atomic
+from tabline.io import write_csv_atomic, write_text_atomic
 from tabline.line.aligning import LineAlignment
-from tabline.line.folder import RunFolder
+from tabline.line.folder import RunFolder, through_parquet
 from tabline.line.runtime import LineRuntime
 from tabline.qc.chain import QCChain
 from tabline.schema import Schema
-from tabline.training import TabularLM
+from tabline.training import TabularLM, TabularLMConfig
 from tabline.training.align import AlignConfig
 
 
@@ -72,6 +76,11 @@ class LineResult:
 class AssemblyLine:
     """The team's agents, fitted on one table, driven by the LangGraph line.
 
+    Two ways to run: ``AssemblyLine(team).run(n, "runs/x", data=df)`` makes the run folder first and fits
+    inside it, so a kill even during the LM's training loses nothing (``tabline run`` does this); or
+    ``AssemblyLine(team).fit(df)`` in memory, then ``.run(n, "runs/x")``. Either way the folder then holds
+    everything `resume` needs, as plain data.
+
     ``models`` registers LangChain chat models built in Python under names the team can use as ``model:``
     (``AssemblyLine(team, models={"mine": ChatAnthropic(...)})``); shorthands need no registration.
 
@@ -90,26 +99,43 @@ class AssemblyLine:
         self.align_every = align_every
         self.align_config = AlignConfig(**align) if isinstance(align, dict) else (align or AlignConfig())
         self.runtime: LineRuntime | None = None
+        self._calibration: pd.DataFrame | None = None  # the classifier judge's synthetic rows
 
     # ------------------------------------------------------------------ fit
     def fit(self, df: pd.DataFrame, schema: Schema | None = None, *, progress: bool = True) -> "AssemblyLine":
-        """Learn everything the line needs from ``df``: the LM (unless one was given), the plan and arms,
-        the judges and the QC chain's view of the real rows."""
-        team = self.team
+        """Learn everything the line needs from ``df``, in memory: the LM (unless one was given), the plan and
+        arms, the judges and the QC chain's view of the real rows."""
+        real, schema = self._prepare(df, schema)
+        self._build(real, schema, progress=progress)
+        return self
+
+    def _prepare(self, df: pd.DataFrame, schema: Schema | None) -> tuple[pd.DataFrame, Schema]:
         if self.lm is not None:
             schema = schema or self.lm.schema
         schema = schema or Schema.infer(df)
         schema.validate_table(df)
-        team.check(schema, self.models)
-        real = schema.format(schema.coerce(df[schema.names])).reset_index(drop=True)
-        coordinator = Coordinator(team).fit(real, schema, models=self.models)
+        self.team.check(schema, self.models)
+        # The rows as a resumed run reads them back from real.parquet: both compute on identical values.
+        return through_parquet(schema.format(schema.coerce(df[schema.names])).reset_index(drop=True)), schema
+
+    def _lm_config(self) -> TabularLMConfig:
+        lm = self.team.lm
+        return lm.model_copy(update={"seed": self.team.seed}) if "seed" not in lm.model_fields_set else lm
+
+    def _build(self, real: pd.DataFrame, schema: Schema, *, progress: bool, folder: RunFolder | None = None,
+               lm_config: TabularLMConfig | None = None) -> None:
+        """Fit the line's agents on ``real``. With a run ``folder``, the LM trains with a checkpoint after
+        every epoch, and each fitted piece is read from the folder if it is there already, else saved to it."""
+        team = self.team
+        plan = Plan.model_validate_json(folder.plan.read_text(encoding="utf-8")) \
+            if folder is not None and folder.plan.exists() else None
+        coordinator = Coordinator(team).fit(real, schema, models=self.models, plan=plan)
         kinds = {self._kind(c) for c in coordinator.plan.components}
         needs_lm = "lm" in kinds or any(j.kind == "classifier" for j in team.judges)
         if self.lm is None and needs_lm:
-            lm_config = team.lm.model_copy(update={"seed": team.seed}) if "seed" not in team.lm.model_fields_set else team.lm
-            self.lm = TabularLM(lm_config).fit(real, schema, progress=progress)
+            self.lm = self._fit_lm(real, schema, lm_config or self._lm_config(), progress, folder)
         workers = {c.name: self._worker(c, real, schema, coordinator) for c in coordinator.plan.components}
-        judges, thresholds = self._judges(real, schema, progress)
+        judges, thresholds = self._judges(real, schema, progress, folder)
         qc = QCChain(real, schema, thresholds=thresholds, batch_threshold=team.qc.batch_threshold,
                      min_distance=team.qc.min_distance, min_gain=team.qc.min_gain, cells=team.qc.cells,
                      seed=team.seed)
@@ -130,7 +156,17 @@ class AssemblyLine:
             alignment.attach(self.lm, real)
         self.runtime = LineRuntime(team=team, schema=schema, coordinator=coordinator, workers=workers,
                                    judges=judges, qc=qc, id_tops=id_tops, reflector=reflector, alignment=alignment)
-        return self
+
+    def _fit_lm(self, real: pd.DataFrame, schema: Schema, config: TabularLMConfig, progress: bool,
+                folder: RunFolder | None) -> TabularLM:
+        if folder is None:
+            return TabularLM(config).fit(real, schema, progress=progress)
+        if not folder.model.exists():
+            lm = TabularLM(config).fit(real, schema, progress=progress, checkpoint=folder.fit_checkpoint)
+            lm.save(folder.model)
+        shutil.rmtree(folder.fit_checkpoint, ignore_errors=True)
+        # The line samples from the saved weights, exactly what a resumed run loads.
+        return TabularLM.load(folder.model)
 
     def _kind(self, comp) -> str:
         spec = self.team.worker_for(comp.columns[0])
@@ -153,12 +189,21 @@ class AssemblyLine:
                          descriptions=team.descriptions, target=team.target, rows_per_call=spec.rows_per_call,
                          examples=spec.examples, instructions=spec.instructions, name=comp.name)
 
-    def _judges(self, real: pd.DataFrame, schema: Schema, progress: bool) -> tuple[list, dict[str, float]]:
+    def _calibration_rows(self, spec, real: pd.DataFrame, progress: bool, folder: RunFolder | None) -> pd.DataFrame:
+        if folder is not None and folder.calibration.exists():
+            return folder.read_table(folder.calibration, "the classifier judge's calibration rows")
+        n = min(spec.calibration_rows, max(2, len(real)))
+        synthetic = through_parquet(self.lm.sample(n, seed=self.team.seed + 1, progress=progress))
+        if folder is not None:
+            folder.write_table(synthetic, folder.calibration)
+        return synthetic
+
+    def _judges(self, real: pd.DataFrame, schema: Schema, progress: bool,
+                folder: RunFolder | None) -> tuple[list, dict[str, float]]:
         judges, thresholds = [], {}
         for spec in self.team.judges:
             if spec.kind == "classifier":
-                n = min(spec.calibration_rows, max(2, len(real)))
-                synthetic = self.lm.sample(n, seed=self.team.seed + 1, progress=progress)
+                synthetic = self._calibration = self._calibration_rows(spec, real, progress, folder)
                 judge = ClassifierJudge(schema, seed=self.team.seed).fit(real, synthetic)
                 judge.mode = spec.mode
                 if spec.mode == "ratio":
@@ -190,65 +235,117 @@ class AssemblyLine:
 
     def _require_fitted(self) -> None:
         if self.runtime is None:
-            raise TablineError("fit the line first: AssemblyLine(team).fit(df)")
+            raise TablineError("fit the line first: AssemblyLine(team).fit(df), or run(n, output, data=df)")
 
     # ------------------------------------------------------------------ run
-    def run(self, n_rows: int, output: str | os.PathLike | None = None, *, progress: bool = True) -> LineResult:
-        """Generate until ``n_rows`` rows are accepted (or a budget ends the run) into run folder ``output``."""
-        self._require_fitted()
+    def run(self, n_rows: int, output: str | os.PathLike | None = None, *, data: pd.DataFrame | None = None,
+            schema: Schema | None = None, progress: bool = True) -> LineResult:
+        """Generate until ``n_rows`` rows are accepted (or a budget ends the run) into run folder ``output``.
+
+        ``data``: fit on this table inside the run folder (the folder exists before the fit starts, the LM
+        checkpoints every epoch, and `resume` continues a fit that was killed); without it the line must
+        have been fitted with `fit`."""
         if not isinstance(n_rows, (int, np.integer)) or n_rows <= 0:
             raise InvalidArgumentError(f"n_rows must be a positive whole number, got {n_rows!r}")
+        if data is None:
+            self._require_fitted()
+        elif self.runtime is not None:
+            raise InvalidArgumentError("this line is fitted already: call run(n, output) without data")
         output = Path(output) if output else Path("runs") / f"line-{datetime.now():%Y%m%d-%H%M%S}"
         folder = RunFolder(output)
-        folder.create()
-        run_id = uuid.uuid4().hex[:12]
-        if self.lm is not None:
-            self.lm.save(folder.model)
-        write_pickle_atomic(self.runtime, folder.line)
-        if self.runtime.coordinator.llm_records:
-            write_text_atomic(json.dumps(self.runtime.coordinator.llm_records, indent=1, ensure_ascii=False),
-                              output / "llm-coordinator.json")
-        write_text_atomic(self.team.to_yaml(), output / "team.yaml")
-        write_text_atomic(self.plan.model_dump_json(indent=2), output / "plan.json")
-        write_text_atomic(mermaid(build_line_graph(self.runtime, run_id=run_id)), output / "graph.mmd")
-        folder.write_manifest({"run_id": run_id, "n_rows": int(n_rows), "seed": self.team.seed,
-                               "status": "running", "tabline": __version__,
-                               "started": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-        return _drive(self.runtime, folder, run_id, self.runtime.initial_state(int(n_rows)), progress)
+        with folder.lock(), _resume_hint(folder):
+            folder.create()
+            if data is not None:
+                real, schema = self._prepare(data, schema)
+            else:
+                real, schema = self.runtime.coordinator.real, self.runtime.schema
+            run_id = uuid.uuid4().hex[:12]
+            write_text_atomic(self.team.to_yaml(), folder.team)
+            write_text_atomic(schema.to_json(), folder.schema)
+            folder.write_table(real, folder.real)
+            if self.lm is not None:
+                self.lm.save(folder.model)
+            if self._calibration is not None:
+                folder.write_table(self._calibration, folder.calibration)
+            folder.write_manifest({
+                "run_id": run_id, "n_rows": int(n_rows), "seed": self.team.seed, "status": "fitting",
+                "tabline": __version__, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "lm": self._lm_config().model_dump(), "align_every": self.align_every,
+                "align": self.align_config.model_dump(), "registered_models": sorted(self.models)})
+            if data is not None:
+                self._build(real, schema, progress=progress, folder=folder)
+            return self._start(folder, run_id, int(n_rows), progress)
+
+    def _start(self, folder: RunFolder, run_id: str, n_rows: int, progress: bool) -> LineResult:
+        """Save what the fitted line decided (plan, graph), mark the run as running and drive it."""
+        runtime = self.runtime
+        write_text_atomic(self.plan.model_dump_json(indent=2), folder.plan)
+        if runtime.coordinator.llm_records:
+            write_text_atomic(json.dumps(runtime.coordinator.llm_records, indent=1, ensure_ascii=False),
+                              folder.path / "llm-coordinator.json")
+        write_text_atomic(mermaid(build_line_graph(runtime, run_id=run_id)), folder.path / "graph.mmd")
+        if folder.read_manifest().get("status") != "running":
+            folder.update_manifest(status="running")
+        return _drive(runtime, folder, run_id, runtime.initial_state(n_rows), progress)
 
     @classmethod
     def resume(cls, run_dir: str | os.PathLike, *, progress: bool = True,
                models: dict[str, Any] | None = None) -> LineResult:
-        """Continue a run from its last checkpoint (e.g. after a crash or a kill); a finished run is read back.
-        ``models``: the Python chat models the run was started with (shorthands are rebuilt on their own)."""
+        """Continue a run from where it stopped — in the LM's fit (from its last epoch) or between batches
+        (from the last checkpoint); a finished run is read back. ``models``: the Python chat models the run
+        was started with (shorthands are rebuilt on their own). Nothing is unpickled: the line is re-fitted
+        from the folder's plain files with the run's seeds, which gives the same agents."""
         folder = RunFolder(run_dir)
-        manifest = folder.read_manifest()
-        try:
-            with open(folder.line, "rb") as fh:
-                runtime: LineRuntime = pickle.load(fh)
-        except (OSError, pickle.UnpicklingError, EOFError) as exc:
-            raise TablineError(f"cannot read the fitted line in {folder.line}: {exc}") from None
-        lm = TabularLM.load(folder.model) if folder.model.exists() else None
-        for worker in runtime.workers.values():
-            if isinstance(worker, LMWorker):
-                worker.lm = lm
-        for agent in [*runtime.workers.values(), *runtime.judges, *runtime.coordinator.evolvers]:
-            ref = getattr(agent, "ref", None)
-            if ref is not None:
-                ref.bind_registry(models)
-                ref.check_resumable()
-        if manifest.get("status") == "done":
-            return _result(folder, runtime.schema)
-        return _drive(runtime, folder, manifest["run_id"], None, progress)
+        with folder.lock(), _resume_hint(folder):
+            manifest = folder.read_manifest()
+            schema = _load_schema(folder)
+            if manifest.get("status") == "done":
+                return _result(folder, schema)
+            missing = [m for m in manifest.get("registered_models", []) if m not in (models or {})]
+            if missing:
+                raise BackendError(f"this run used the Python chat model(s) registered as {missing}; resume it from "
+                                   f"Python with AssemblyLine.resume(run_dir, models={{{missing[0]!r}: model, ...}})")
+            line = cls(Team.load(folder.team), models=models, align_every=manifest.get("align_every"),
+                       align=manifest.get("align"))
+            if folder.model.exists():
+                line.lm = TabularLM.load(folder.model)
+            elif manifest.get("status") != "fitting":
+                raise TablineError(f"run folder {folder.path} is missing model/ (the fitted LM); it was deleted or "
+                                   f"moved — restore it, then `tabline run --resume {folder.path}`")
+            real = folder.read_table(folder.real, "the real rows the line learns from")
+            line._build(real, schema, progress=progress, folder=folder,
+                        lm_config=TabularLMConfig(**manifest["lm"]))
+            return line._start(folder, manifest["run_id"], int(manifest["n_rows"]), progress)
 
 
-def _drive(runtime: LineRuntime, folder: RunFolder, run_id: str, initial: dict | None, progress: bool) -> LineResult:
+@contextlib.contextmanager
+def _resume_hint(folder: RunFolder) -> Iterator[None]:
+    """A write the machine refused ends the run with that error and what to do next: everything written
+    before it is intact, so the run continues once the cause is fixed."""
+    try:
+        yield
+    except OutputError as exc:
+        if not folder.manifest.exists():
+            raise
+        raise OutputError(f"{exc}. Nothing written so far is lost: once that is fixed, "
+                          f"`tabline run --resume {folder.path}` continues the run") from exc
+
+
+def _load_schema(folder: RunFolder) -> Schema:
+    if not folder.schema.exists():
+        raise TablineError(f"run folder {folder.path} is missing schema.json; restore it, then resume")
+    return Schema.load(folder.schema)
+
+
+def _drive(runtime: LineRuntime, folder: RunFolder, run_id: str, initial: dict, progress: bool) -> LineResult:
     runtime.folder = folder
     n_rows = folder.read_manifest()["n_rows"]
     config = {"configurable": {"thread_id": run_id}, "recursion_limit": 10_000_000}
     conn = sqlite3.connect(folder.checkpoints, check_same_thread=False)
     try:
-        saver = SqliteSaver(conn)
+        # Strict: a checkpoint is read back as plain data only. The permissive default would import and call
+        # any module.function a (planted) checkpoint names.
+        saver = SqliteSaver(conn, serde=JsonPlusSerializer(allowed_msgpack_modules=None))
         with line_progress(n_rows, enabled=progress) as bar:
             def on_event(event: dict) -> None:
                 if event["node"] == "bandit":
@@ -256,16 +353,19 @@ def _drive(runtime: LineRuntime, folder: RunFolder, run_id: str, initial: dict |
                     bar(s["accepted"], event["arm"], event["rows_out"] / max(1, event["rows_in"]))
 
             graph = build_line_graph(runtime, run_id=run_id, on_event=on_event).compile(checkpointer=saver)
-            if initial is None:
-                snapshot = graph.get_state(config)
-                if not snapshot.values:
-                    raise TablineError(f"{folder.path} has no checkpoint to resume from; start the run again")
+            snapshot = graph.get_state(config)
+            if snapshot.values:  # resuming: continue from the last checkpoint
+                initial = None
                 if runtime.alignment is not None:
                     lm = next(w.lm for w in runtime.workers.values() if isinstance(w, LMWorker))
                     runtime.alignment.restore(lm, folder.path, snapshot.values.get("lm_dir"), runtime.coordinator.real)
                 bar(snapshot.values.get("accepted", 0), None, None)
-            for _ in graph.stream(initial, config, stream_mode="updates", durability="sync"):
-                pass
+            try:
+                for _ in graph.stream(initial, config, stream_mode="updates", durability="sync"):
+                    pass
+            except sqlite3.Error as exc:  # the checkpoint could not be written (a full disk, most often)
+                raise OutputError(f"cannot write the run's checkpoint {folder.checkpoints}: {exc} (the disk is "
+                                  "full, or failing)") from exc
             final = graph.get_state(config).values
     finally:
         conn.close()
@@ -310,10 +410,12 @@ def _plain(v: Any) -> Any:
 
 
 def _result(folder: RunFolder, schema: Schema) -> LineResult:
-    from tabline.io import read_table
-
-    report = json.loads((folder.path / "report.json").read_text(encoding="utf-8"))
-    rejected_path = folder.path / "rejected.csv"
-    rejected = pd.read_csv(rejected_path) if rejected_path.stat().st_size > 1 else pd.DataFrame()
-    data = read_table(folder.path / "data.csv")
+    """A finished run read back from its plain files."""
+    try:
+        report = json.loads((folder.path / "report.json").read_text(encoding="utf-8"))
+        data = pd.read_csv(folder.path / "data.csv", low_memory=False)
+        rejected_path = folder.path / "rejected.csv"
+        rejected = pd.read_csv(rejected_path, low_memory=False) if rejected_path.stat().st_size > 1 else pd.DataFrame()
+    except (OSError, ValueError) as exc:
+        raise TablineError(f"cannot read the finished run in {folder.path}: {exc}") from None
     return LineResult(schema.format(schema.coerce(data[schema.names])), rejected, report, folder.path)

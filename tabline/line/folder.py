@@ -1,16 +1,26 @@
-"""The run folder: everything a line run writes, laid out so that a killed run loses nothing.
+"""The run folder: everything a line run writes, laid out so that a kill at any moment loses nothing and
+a folder someone shares can be read without running code.
 
     RUN_DIR/
-      run.json            what was asked (rows, seed) and where the run stands (status, stop reason)
-      team.yaml plan.json graph.mmd
-      model/              the TabularLM (safetensors)          line.pkl   the fitted agents and QC
-      checkpoints.sqlite  LangGraph's checkpoints (SQLite)      trace.jsonl  one event per node run
-      batches/            accepted-NNNNNN.pkl, rejected-NNNNNN.pkl — one pair per finished batch;
+      run.json            what was asked (rows, seed, LM settings) and where the run stands:
+                          status fitting → running → done, stop reason
+      .lock               held by the process working on the run (a second one is refused)
+      team.yaml schema.json real.parquet   the team, the schema and the real rows the line learns from
+      fit-checkpoint/     the LM's training state after its last finished epoch (while it trains)
+      model/              the TabularLM (safetensors)
+      calibration.parquet the synthetic rows the classifier judge learnt from
+      plan.json graph.mmd the coordinator's plan and the line's graph
+      checkpoints.sqlite  LangGraph's checkpoints (plain data only)   trace.jsonl  one event per node run
+      batches/            accepted-NNNNNN.parquet, rejected-NNNNNN.parquet — one pair per finished batch;
                           llm-NNNNNN-<agent>.json — that batch's LLM calls (errors, raw answers of failures)
-                          scores-NNNNNN.pkl — per-row judge scores, when the line aligns its LM
+                          scores-NNNNNN.parquet — per-row judge scores, when the line aligns its LM
       model-aligned-NNNNNN/  the LM after the alignment step that followed batch NNNNNN (align_every)
       llm-coordinator.json   the LLM task manager's calls, when the team has one
       data.csv rejected.csv report.json                         written at the end, atomically
+
+Nothing in a run folder is a pickle: tables are Parquet, state and settings JSON/YAML, weights
+safetensors, and LangGraph's checkpoints are read with its strict deserialiser (plain data only). Fitted
+judges and partitions are re-fitted from the saved rows on resume, with the same seeds.
 
 Batch files are written atomically under the batch's id *before* the checkpoint that lists the batch. A
 run killed in between re-runs that step from the previous checkpoint with the same seed, rewrites the same
@@ -26,8 +36,11 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
+import socket
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -35,10 +48,18 @@ from typing import Any, Iterator
 import pandas as pd
 
 from tabline.errors import TablineError
-from tabline.io import write_pickle_atomic, write_text_atomic
+from tabline.io import write_bytes_atomic, write_text_atomic, writing
+
+FORMAT = 2  # 1 pickled the fitted line (line.pkl); 2 keeps only plain data
+
+
+class RunLockedError(TablineError):
+    """Another process is working on this run folder."""
 
 
 class RunFolder:
+    """Paths and plain-data readers/writers of one run folder (see the module docstring for the layout)."""
+
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.batches = self.path / "batches"
@@ -48,44 +69,96 @@ class RunFolder:
     trace = property(lambda self: self.path / "trace.jsonl")
     checkpoints = property(lambda self: self.path / "checkpoints.sqlite")
     model = property(lambda self: self.path / "model")
-    line = property(lambda self: self.path / "line.pkl")
+    fit_checkpoint = property(lambda self: self.path / "fit-checkpoint")
+    real = property(lambda self: self.path / "real.parquet")
+    schema = property(lambda self: self.path / "schema.json")
+    team = property(lambda self: self.path / "team.yaml")
+    plan = property(lambda self: self.path / "plan.json")
+    calibration = property(lambda self: self.path / "calibration.parquet")
 
     def create(self) -> None:
         """Make the folder for a new run; refuse one that already holds a run."""
+        if self.path.exists() and not self.path.is_dir():
+            raise TablineError(f"{self.path} exists and is not a folder")
         if self.manifest.exists():
             raise TablineError(f"{self.path} already holds a run; continue it with `tabline run --resume "
                                f"{self.path}` or choose another output folder")
-        if self.path.exists() and not self.path.is_dir():
-            raise TablineError(f"{self.path} exists and is not a folder")
-        self.batches.mkdir(parents=True, exist_ok=True)
+        with writing(self.batches):
+            self.batches.mkdir(parents=True, exist_ok=True)
 
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the folder's lock for the block: two processes never write one run. The operating system
+        releases it when the holder dies, even by kill -9, so a killed run never leaves a stale lock."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: no advisory locks; one process per folder is on the user
+            yield
+            return
+        with writing(self.path / ".lock"):
+            self.path.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+                raise RunLockedError(f"{self.path} is in use by {holder}; wait for it to finish or stop it, "
+                                     f"then `tabline run --resume {self.path}`") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since "
+                          f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
+
+    # manifest
     def read_manifest(self) -> dict[str, Any]:
         try:
-            return json.loads(self.manifest.read_text(encoding="utf-8"))
+            data = json.loads(self.manifest.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise TablineError(f"{self.path} is not a run folder (no run.json); start a run with `tabline run`") from None
         except (OSError, json.JSONDecodeError) as exc:
             raise TablineError(f"cannot read {self.manifest}: {exc}") from None
+        if data.get("format") != FORMAT:
+            raise TablineError(
+                f"{self.path} was written by an older tabline that kept the fitted line as a pickle (line.pkl). "
+                "tabline no longer loads pickles from run folders, because loading one runs any code it holds, "
+                "so this run cannot be resumed; its data.csv, rejected.csv and report.json (if finished) are "
+                "plain files and stay readable. Start the run again to continue (same seed, same rows)")
+        return data
 
     def write_manifest(self, data: dict[str, Any]) -> None:
-        write_text_atomic(json.dumps(data, indent=2, default=str), self.manifest)
+        write_text_atomic(json.dumps({"format": FORMAT, **data}, indent=2, default=str), self.manifest)
 
     def update_manifest(self, **changes: Any) -> None:
         self.write_manifest({**self.read_manifest(), **changes})
 
+    # tables
+    def write_table(self, frame: pd.DataFrame, path: Path) -> None:
+        write_parquet_atomic(frame, path)
+
+    def read_table(self, path: Path, what: str) -> pd.DataFrame:
+        try:
+            return pd.read_parquet(path)
+        except FileNotFoundError:
+            raise TablineError(f"run folder {self.path} is missing {path.name} ({what}); it was deleted or moved — "
+                               f"restore it, then `tabline run --resume {self.path}`") from None
+        except (OSError, ValueError) as exc:
+            raise TablineError(f"run folder {self.path}: {path.name} ({what}) is damaged: {exc}") from None
+
     # batches
     def _batch_path(self, kind: str, batch_id: int) -> Path:
-        return self.batches / f"{kind}-{batch_id:06d}.pkl"
+        return self.batches / f"{kind}-{batch_id:06d}.parquet"
 
     def write_batch(self, batch_id: int, accepted: pd.DataFrame, rejected: pd.DataFrame) -> None:
-        """Both files of one batch, each atomically (pickle keeps the exact column types)."""
-        self.batches.mkdir(parents=True, exist_ok=True)
+        """Both files of one batch, each atomically (Parquet keeps the column types)."""
         for kind, frame in (("rejected", rejected), ("accepted", accepted)):
-            write_pickle_atomic(frame, self._batch_path(kind, batch_id))
+            write_parquet_atomic(frame, self._batch_path(kind, batch_id))
 
     def write_scores(self, batch_id: int, scores: pd.DataFrame) -> None:
         """Per-row judge scores of one batch (accepted rows, then rejected rows, in file order)."""
-        write_pickle_atomic(scores, self._batch_path("scores", batch_id))
+        write_parquet_atomic(scores, self._batch_path("scores", batch_id))
 
     def write_llm_calls(self, batch_id: int, agent: str, calls: list[dict[str, Any]]) -> None:
         """The LLM calls one agent made for one batch (rewritten whole if the step re-runs after a kill)."""
@@ -97,10 +170,10 @@ class RunFolder:
     def read_batches(self, kind: str, batch_ids: list[int]) -> Iterator[tuple[int, pd.DataFrame]]:
         for b in batch_ids:
             path = self._batch_path(kind, b)
-            try:
-                yield b, pd.read_pickle(path)
-            except FileNotFoundError:
-                raise TablineError(f"run folder {self.path} is missing {path.name}, which its checkpoint lists") from None
+            if not path.exists():
+                raise TablineError(f"run folder {self.path} is missing {path.relative_to(self.path)}, which its "
+                                   "checkpoint lists; restore it, then resume")
+            yield b, self.read_table(path, f"batch {b}")
 
     def read_accepted(self, batch_ids: list[int]) -> pd.DataFrame:
         frames = [f for _, f in self.read_batches("accepted", batch_ids)]
@@ -114,10 +187,41 @@ class RunFolder:
     def append_event(self, event: dict[str, Any]) -> None:
         """One JSON line per event, flushed to disk (a killed run keeps every event written before it)."""
         line = json.dumps({"ts": round(time.time(), 3), **event}, default=str)
-        with open(self.trace, "a", encoding="utf-8") as fh:
+        with writing(self.trace), open(self.trace, "a", encoding="utf-8") as fh:
             fh.write(line + "\n")
             fh.flush()
             os.fsync(fh.fileno())
+
+
+def parquet_bytes(frame: pd.DataFrame) -> bytes:
+    """``frame`` as Parquet. Object columns that mix types (an LLM's answers in a rejected row, say) are
+    stored as text, missing values kept, rather than refused.
+
+    Example:
+        >>> mixed = pd.DataFrame({"a": [1, "x", None]}, dtype=object)
+        >>> pd.read_parquet(io.BytesIO(parquet_bytes(mixed)))["a"].tolist()
+        ['1', 'x', None]
+    """
+    frame = frame.copy()
+    frame.columns = [str(c) for c in frame.columns]
+    for name in frame.columns:
+        s = frame[name]
+        if s.dtype == object and s.dropna().map(type).nunique() > 1:
+            frame[name] = s.map(lambda v: v if v is None or (isinstance(v, float) and v != v) else str(v))
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def through_parquet(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` after a Parquet round trip: what a resumed run will read back from the folder, so a run
+    and its resumed self compute on identical values."""
+    return pd.read_parquet(io.BytesIO(parquet_bytes(frame)))
+
+
+def write_parquet_atomic(frame: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write ``frame`` as Parquet to ``path`` atomically (all or nothing, flushed to disk)."""
+    write_bytes_atomic(parquet_bytes(frame), path)
 
 
 def read_trace(path: str | os.PathLike) -> pd.DataFrame:

@@ -70,11 +70,6 @@ class LineRuntime:
     def plan(self):
         return self.coordinator.plan
 
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state["folder"], state["_pool"] = None, {}
-        return state
-
     # ------------------------------------------------------------------ state helpers
     def initial_state(self, n_rows: int) -> dict[str, Any]:
         arms = [a.name for a in self.plan.arms]

@@ -34,6 +34,7 @@ from tabline._progress import progress_bar
 from tabline.errors import ConditionError, InvalidArgumentError, InvalidTableError, ModelDirError
 from tabline.io import atomic_directory
 from tabline.schema import Schema
+from tabline.training.checkpoint import TrainState, fingerprint, load_checkpoint, save_checkpoint
 from tabline.training.external import ExternalColumns
 from tabline.training.sampler import sample_values
 from tabline.training.tokenizer import PAD, TableTokenizer
@@ -139,8 +140,13 @@ class TabularLM:
         self.log = TrainingLog()
 
     # ------------------------------------------------------------------ training
-    def fit(self, df: pd.DataFrame, schema: Schema | None = None, *, progress: bool = True) -> "TabularLM":
-        """Train from scratch on ``df`` (a validation split is held out for early stopping)."""
+    def fit(self, df: pd.DataFrame, schema: Schema | None = None, *, progress: bool = True,
+            checkpoint: str | os.PathLike | None = None) -> "TabularLM":
+        """Train from scratch on ``df`` (a validation split is held out for early stopping).
+
+        ``checkpoint``: a directory where the whole training state is saved after every epoch; if it already
+        holds the state of this same fit (same data and settings), training continues from there and ends
+        exactly as an uninterrupted fit would (unless a time budget stopped it: that depends on the clock)."""
         from transformers import GPT2Config, GPT2LMHeadModel
         from transformers.utils import logging as hf_logging
 
@@ -172,10 +178,13 @@ class TabularLM:
             n_head=cfg.n_head, activation_function="gelu", resid_pdrop=cfg.dropout, embd_pdrop=cfg.dropout, attn_pdrop=cfg.dropout,
             initializer_range=cfg.init_std, bos_token_id=1, eos_token_id=2, pad_token_id=PAD,
         ))
-        self._train(train_vals, val_vals, rng, progress)
+        key = fingerprint(df[self.schema.names], cfg.model_dump_json(exclude={"time_budget_s", "threads"}),
+                          self.schema.model_dump_json())
+        self._train(train_vals, val_vals, rng, progress, checkpoint, key)
         return self
 
-    def _train(self, train_vals: np.ndarray, val_vals: np.ndarray, rng: np.random.Generator, progress: bool):
+    def _train(self, train_vals: np.ndarray, val_vals: np.ndarray, rng: np.random.Generator, progress: bool,
+               checkpoint: str | os.PathLike | None, key: str) -> None:
         cfg, tok, model = self.config, self.tokenizer, self.model
         val_ids = torch.from_numpy(tok.assemble(val_vals))
         steps_per_epoch = math.ceil(len(train_vals) / cfg.batch_size)
@@ -184,11 +193,18 @@ class TabularLM:
         # Warm-up, then a constant rate halved whenever validation stalls. A decaying schedule fixed in advance
         # measured worse: learning *which* column a value depends on comes after a plateau of variable
         # length, and a rate already decayed by then stretches the plateau (docs/tabular-lm.md).
-        lr_scale, step = 1.0, 0
-        log = TrainingLog()
-        best_state, bad_epochs, start = None, 0, time.perf_counter()
-        with progress_bar(cfg.max_epochs, "training", enabled=progress) as bar:
-            for epoch in range(1, cfg.max_epochs + 1):
+        state, best_state = TrainState(fingerprint=key), None
+        resumed = load_checkpoint(checkpoint, model, opt, fingerprint=key) if checkpoint else None
+        if resumed is not None:
+            state, best_state, rng = resumed.state, resumed.best, resumed.rng
+        log = TrainingLog(**state.log) if state.log else TrainingLog()
+        start = time.perf_counter() - state.seconds  # a resumed fit's budget counts the time already spent
+        title = f"training (resumed after epoch {state.epoch})" if state.epoch else "training"
+        with progress_bar(cfg.max_epochs, title, enabled=progress) as bar:
+            bar.advance(state.epoch)
+            for epoch in range(state.epoch + 1, cfg.max_epochs + 1):
+                if log.stopped_by != "not_trained":
+                    break  # the checkpoint was written after the last epoch
                 model.train()
                 ids, labels = self.training_batch(train_vals, rng)
                 shuffle = torch.from_numpy(rng.permutation(len(ids)))
@@ -200,30 +216,34 @@ class TabularLM:
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                     for group in opt.param_groups:
-                        group["lr"] = cfg.learning_rate * lr_scale * min(1.0, (step + 1) / warmup)
+                        group["lr"] = cfg.learning_rate * state.lr_scale * min(1.0, (state.step + 1) / warmup)
                     opt.step()
-                    step += 1
+                    state.step += 1
                     running.append(loss.item())
                 val_loss = self._mean_loss(val_ids)
                 log.history.append({"epoch": epoch, "train_loss": float(np.mean(running)), "val_loss": val_loss})
-                log.epochs = epoch
+                log.epochs = state.epoch = epoch
                 if val_loss < log.best_val_loss - 1e-4:
-                    log.best_val_loss, log.best_epoch, bad_epochs = val_loss, epoch, 0
+                    log.best_val_loss, log.best_epoch, state.bad_epochs = val_loss, epoch, 0
                     best_state = copy.deepcopy(model.state_dict())
                 else:
-                    bad_epochs += 1
-                    lr_scale *= 0.5
+                    state.bad_epochs += 1
+                    state.lr_scale *= 0.5
                 bar.advance(1, info=f"train {np.mean(running):.3f} val {val_loss:.3f}")
                 elapsed = time.perf_counter() - start
-                if bad_epochs >= cfg.patience:
+                if state.bad_epochs >= cfg.patience:
                     log.stopped_by = "early_stopping"
-                    break
-                if cfg.time_budget_s is not None and elapsed * (epoch + 1) / epoch > cfg.time_budget_s:
+                elif cfg.time_budget_s is not None and elapsed * (epoch + 1) / epoch > cfg.time_budget_s:
                     log.stopped_by = "time_budget"  # the next epoch would overrun the budget
-                    break
-            else:
-                log.stopped_by = "max_epochs"
-        model.load_state_dict(best_state)
+                elif epoch == cfg.max_epochs:
+                    log.stopped_by = "max_epochs"
+                if checkpoint:
+                    state.seconds, state.log = elapsed, log.model_dump()
+                    save_checkpoint(checkpoint, state, model, opt, best=best_state, rng=rng)
+        if log.stopped_by == "not_trained":
+            log.stopped_by = "max_epochs"
+        if best_state is not None:  # None only if no epoch had a finite validation loss
+            model.load_state_dict(best_state)
         model.eval()
         log.seconds = time.perf_counter() - start
         self.log = log
@@ -362,7 +382,7 @@ class TabularLM:
             lm.tokenizer = TableTokenizer.load(d, lm.schema)
             lm.external = ExternalColumns.from_dict(meta["external"])
             lm.log = TrainingLog(**meta["training"])
-            lm.model = GPT2LMHeadModel.from_pretrained(str(d))
+            lm.model = GPT2LMHeadModel.from_pretrained(str(d), use_safetensors=True)
         except (json.JSONDecodeError, KeyError, TypeError, OSError) as exc:
             raise ModelDirError(f"{d} is damaged: {exc}") from exc
         lm.model.eval()

@@ -118,7 +118,7 @@ def test_sigkill_then_resume_loses_and_duplicates_nothing(tiny_lm, tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert json.loads((run_dir / "run.json").read_text())["status"] == "running"  # it really was cut short
-    before = sorted(p.name for p in (run_dir / "batches").glob("accepted-*.pkl"))
+    before = sorted(p.name for p in (run_dir / "batches").glob("accepted-*.parquet"))
     assert before
     result = AssemblyLine.resume(run_dir, progress=False)
     # Assert: exactly n rows, no duplicates, identical to the uninterrupted run (same seeds, same batches)

@@ -57,9 +57,9 @@ def test_scores_are_kept_per_row_for_every_batch(aligned_run):
     _, _, result = aligned_run
     import pandas as pd
 
-    scores = pd.read_pickle(result.run_dir / "batches" / "scores-000001.pkl")
-    accepted = pd.read_pickle(result.run_dir / "batches" / "accepted-000001.pkl")
-    rejected = pd.read_pickle(result.run_dir / "batches" / "rejected-000001.pkl")
+    scores = pd.read_parquet(result.run_dir / "batches" / "scores-000001.parquet")
+    accepted = pd.read_parquet(result.run_dir / "batches" / "accepted-000001.parquet")
+    rejected = pd.read_parquet(result.run_dir / "batches" / "rejected-000001.parquet")
     assert len(scores) == len(accepted) + len(rejected) and int(scores.accepted.sum()) == len(accepted)
     assert scores.score.between(0, 1).all()
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import pickle
 
 import pandas as pd
 import pytest
@@ -101,15 +100,45 @@ def test_rate_limits_mid_run_are_absorbed(table, tmp_path):
     assert len(result.data) == 40 and result.report["llm"]["retries"] == 1
 
 
-def test_the_fitted_line_pickles_without_clients_and_works_after(table, tmp_path):
+def test_a_run_stopped_by_a_failing_llm_resumes_with_its_llm_agents_rebuilt_from_the_team(table, tmp_path):
+    # Setup: the server answers until it is "broken" (401 on every call), then is mended
     brain = TableBrain(values=lambda col, row: "a fine stone indeed")
-    with ScriptedOpenAIServer(brain) as server:
-        line = AssemblyLine(mixed_team(server.url)).fit(table, progress=False)
-        line.run(20, tmp_path / "run", progress=False)
-        runtime = pickle.loads((tmp_path / "run" / "line.pkl").read_bytes())
-        worker = runtime.workers["worker_notes"]
-        out = worker.fill(table.drop(columns="notes").head(3), seed=0)
-    assert out.notes.tolist() == ["a fine stone indeed"] * 3
+    state = {"broken": False, "calls": 0}
+
+    def script(request: dict, index: int) -> Reply:
+        state["calls"] += 1
+        if state["broken"] or state["calls"] > 6:
+            state["broken"] = True
+            return Reply(status=401, content="invalid key")
+        return brain(request, index)
+
+    with ScriptedOpenAIServer(script) as server:
+        # Run: the first batches go through, then the key "expires" mid-run
+        with pytest.raises(BackendError, match="HTTP 401"):
+            AssemblyLine(mixed_team(server.url)).fit(table, progress=False).run(200, tmp_path / "run", progress=False)
+        assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "running"
+        state["broken"], state["calls"] = False, -10_000
+        result = AssemblyLine.resume(tmp_path / "run", progress=False)
+    # Assert: the resumed line's LLM worker (rebuilt from team.yaml, not unpickled) filled every row
+    assert len(result.data) == 200 and (result.data.notes == "a fine stone indeed").all()
+    assert not list((tmp_path / "run").rglob("*.pkl"))
+
+
+def test_a_run_with_a_python_chat_model_must_be_resumed_with_it(table, tmp_path):
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    def models():
+        return {"mine": FakeListChatModel(responses=['{"scores": []}'] * 50)}
+
+    team = Team.from_dict({"batch_rows": 50, "lm": TINY_LM, "judges": [{"kind": "llm", "model": "mine"}]})
+    first = AssemblyLine(team, models=models()).fit(table, progress=False).run(30, tmp_path / "run", progress=False)
+    # a kill after the last batch, before the run was marked done
+    manifest = json.loads((tmp_path / "run" / "run.json").read_text())
+    (tmp_path / "run" / "run.json").write_text(json.dumps({**manifest, "status": "running"}))
+    with pytest.raises(BackendError, match="models=\\{'mine'"):
+        AssemblyLine.resume(tmp_path / "run", progress=False)
+    again = AssemblyLine.resume(tmp_path / "run", progress=False, models=models())
+    pd.testing.assert_frame_equal(again.data, first.data)
 
 
 def test_a_bad_key_stops_the_run_with_a_clear_error(table, tmp_path):

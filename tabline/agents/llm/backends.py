@@ -179,11 +179,6 @@ class ModelRef:
             return "prompt"
         return "prompt" if parse_model_spec(self.spec)[0] == "hf" else "json_schema"
 
-    def bind_registry(self, registry: dict[str, Any] | None) -> None:
-        """Give a resumed ref the Python-built chat models again (they are not pickled)."""
-        self._registry = dict(registry or {})
-        self._model = None
-
     def get(self, seed: int | None = None) -> Any:
         if self._model is None:
             cache = None
@@ -201,11 +196,7 @@ class ModelRef:
         return self._model
 
     def __getstate__(self) -> dict:
-        # A registered instance is not pickled (clients hold sockets); `bind_registry` restores it.
+        # A copy carries neither the live client (it holds sockets and, in its headers, the API key) nor
+        # registered chat models (they hold clients too).
         return {"spec": self.spec, "temperature": self.temperature, "settings": self.settings,
-                "_registry": {}, "_model": None, "_needs_registry": self.spec in self._registry}
-
-    def check_resumable(self) -> None:
-        if getattr(self, "_needs_registry", False) and self.spec not in self._registry:
-            raise BackendError(f"this run used the Python chat model registered as {self.spec!r}; resume it "
-                               f"from Python with AssemblyLine.resume(run_dir, models={{{self.spec!r}: model}})")
+                "_registry": {}, "_model": None}

@@ -63,17 +63,6 @@ def test_a_pickled_ref_holds_no_client_and_no_key(monkeypatch):
     assert copy._model is None and copy.get().model_name == "m"
 
 
-def test_registered_models_must_be_given_again_on_resume():
-    from langchain_core.language_models.fake_chat_models import FakeListChatModel
-
-    ref = ModelRef("mine", registry={"mine": FakeListChatModel(responses=["{}"])}, settings=LLMSettings(cache=False))
-    copy = pickle.loads(pickle.dumps(ref))
-    with pytest.raises(BackendError, match="models=\\{'mine'"):
-        copy.check_resumable()
-    copy.bind_registry({"mine": FakeListChatModel(responses=["{}"])})
-    copy.check_resumable()
-
-
 def test_cache_is_on_for_temperature_zero_only_by_default(tmp_path, monkeypatch):
     monkeypatch.setenv("TABLINE_CACHE_DIR", str(tmp_path))
     assert ModelRef("openai:x", temperature=0).cached and not ModelRef("openai:x", temperature=0.7).cached
