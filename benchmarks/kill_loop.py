@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "line"))
+sys.path.insert(0, str(ROOT / "tests"))
 
 from killing import TEAM_YAML, kill_and_resume, timed_run  # noqa: E402
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import shutil
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -71,7 +72,8 @@ def fit(
     encoding: str = typer.Option("utf-8", help="Text encoding of the CSV file."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Learn a tabular language model from a CSV file and save it to a directory."""
+    """Learn a tabular language model from a CSV file and save it to a directory. Interrupted (Ctrl-C, kill)?
+    Run the same command again: it continues from the last finished epoch."""
     from tabline.io import read_table
     from tabline.schema import Schema
     from tabline.training import TabularLM, TabularLMConfig
@@ -79,8 +81,13 @@ def fit(
     df = read_table(data, encoding=encoding, na_values=na_value or None, drop=drop or None)
     schema = Schema.load(schema_file) if schema_file else None  # None: fit() checks the row count, then infers
     lm = TabularLM(TabularLMConfig(seed=seed, max_epochs=epochs, time_budget_s=time_budget))
-    lm.fit(df, schema, progress=not quiet)
+    # A killed fit leaves its last epoch here; the same command then continues it instead of starting over.
+    checkpoint = output.parent / f".{output.name}.fit-checkpoint"
+    if (checkpoint / "state.json").exists() and not quiet:
+        out.print(f"continuing the fit that was interrupted (training state in {checkpoint})", highlight=False)
+    lm.fit(df, schema, progress=not quiet, checkpoint=checkpoint)
     lm.save(output)
+    shutil.rmtree(checkpoint, ignore_errors=True)
     log = lm.log
     out.print(f"fitted {lm.num_parameters():,} parameters on {len(df):,} rows × {df.shape[1]} columns in "
               f"{log.seconds:.0f} s ({log.epochs} epochs, stopped by {log.stopped_by.replace('_', ' ')}, "

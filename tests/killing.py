@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 TEAM_YAML = """\
 lm: {max_epochs: 5, n_layer: 1, n_embd: 32, batch_size: 32}
