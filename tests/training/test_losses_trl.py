@@ -27,14 +27,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from datasets import Dataset
+from transformers import AutoTokenizer, GPT2LMHeadModel
+from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer  # a hard dependency: no trl must fail, not skip
 
-pytest.importorskip("trl")
-
-from datasets import Dataset  # noqa: E402
-from transformers import AutoTokenizer, GPT2LMHeadModel  # noqa: E402
-from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer  # noqa: E402
-
-from tabline.training.losses import dpo_loss, kto_loss  # noqa: E402
+from tabline.training.losses import dpo_loss, kto_loss
 
 # tiny_hf lives with the LLM-backend tests; pytest only puts a test file's own folder on sys.path.
 _LLM_TESTS = str(Path(__file__).resolve().parents[1] / "agents" / "llm")
