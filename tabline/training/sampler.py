@@ -14,6 +14,8 @@ Example (internal; `TabularLM.sample` is the public entry point):
 """
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import torch
 
@@ -31,6 +33,21 @@ def top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
     out = logits.clone()
     out.scatter_(1, idx, sorted_logits.masked_fill(drop, float("-inf")))
     return out
+
+
+def cache_keyword(model: torch.nn.Module) -> str:
+    """The name under which ``model``'s forward takes and returns its KV cache.
+
+    transformers 5 renamed ``past_key_values`` to ``cache``: the old name still works there but warns on every
+    call (and is due to go), while 4.x knows only the old one, so the name is read off the signature.
+
+    Example:
+        >>> class Old(torch.nn.Module):
+        ...     def forward(self, input_ids, past_key_values=None, use_cache=False): ...
+        >>> cache_keyword(Old())
+        'past_key_values'
+    """
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
 def _pick(logits: torch.Tensor, temperature: float, top_p: float, gen: torch.Generator) -> torch.Tensor:
@@ -60,7 +77,7 @@ def sample_values(
     b = forced.shape[0]
     values = np.where(forced >= 0, forced, PAD)  # (B, d, 2)
     pending = [torch.full((b, 1), BOS, dtype=torch.long)]
-    past = None
+    past, cache = None, cache_keyword(model)
     for j in order:
         code = tok.codes[j]
         pending.append(torch.full((b, 1), code.marker, dtype=torch.long))
@@ -68,8 +85,8 @@ def sample_values(
             if forced[0, j, slot] >= 0:
                 pending.append(torch.from_numpy(forced[:, j, slot : slot + 1]).long())
                 continue
-            out = model(input_ids=torch.cat(pending, dim=1), past_key_values=past, use_cache=True)
-            past = out.past_key_values
+            out = model(input_ids=torch.cat(pending, dim=1), use_cache=True, **{cache: past})
+            past = getattr(out, cache)
             logits = out.logits[:, -1, :].float()  # (B, V)
             if slot == 0:
                 lo, hi = code.slot0_range

@@ -27,14 +27,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from datasets import Dataset
+from transformers import AutoTokenizer, GPT2LMHeadModel
+from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer  # a hard dependency: no trl must fail, not skip
 
-pytest.importorskip("trl")
-
-from datasets import Dataset  # noqa: E402
-from transformers import AutoTokenizer, GPT2LMHeadModel  # noqa: E402
-from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer  # noqa: E402
-
-from tabline.training.losses import dpo_loss, kto_loss  # noqa: E402
+from tabline.training.losses import dpo_loss, kto_loss
+from tabline.training.policies import checkpointing_setting
 
 # tiny_hf lives with the LLM-backend tests; pytest only puts a test file's own folder on sys.path.
 _LLM_TESTS = str(Path(__file__).resolve().parents[1] / "agents" / "llm")
@@ -43,6 +41,9 @@ if _LLM_TESTS not in sys.path:
 from tiny_hf import make_tiny_chat_model  # noqa: E402
 
 torch.set_num_threads(1)
+
+# trl's trainers read `model.is_gradient_checkpointing`, which transformers 5 deprecated: trl's call, not ours.
+pytestmark = pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
 
 # Prompts end on a token boundary and completions start with a space, so trl's tokenized prompt is a prefix of
 # prompt+completion (no tokens merge across the boundary). Lengths differ so right padding is exercised.
@@ -115,7 +116,8 @@ def test_dpo_loss_matches_trl_dpo_trainer(model_dir, tmp_path, beta, seed):
     # from its own dataloader: rows [chosen_0..2, rejected_0..2].
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     policy, reference = _policy_and_reference(model_dir, seed=seed, temperature=1.0)
-    args = DPOConfig(beta=beta, loss_type=["sigmoid"], **_common_args(tmp_path, len(DPO_ROWS["prompt"])))
+    args = DPOConfig(beta=beta, loss_type=["sigmoid"], **_common_args(tmp_path, len(DPO_ROWS["prompt"])),
+                     **checkpointing_setting(DPOConfig))
     trainer = DPOTrainer(model=policy, ref_model=reference, args=args, train_dataset=Dataset.from_dict(DPO_ROWS),
                          processing_class=tokenizer)
     trainer.model.eval()
@@ -155,7 +157,8 @@ def test_kto_loss_matches_trl_kto_trainer(model_dir, tmp_path, beta, desirable_w
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     policy, reference = _policy_and_reference(model_dir, seed=0, temperature=temperature)
     args = KTOConfig(beta=beta, loss_type="kto", desirable_weight=desirable_weight,
-                     undesirable_weight=undesirable_weight, **_common_args(tmp_path, len(KTO_ROWS["prompt"])))
+                     undesirable_weight=undesirable_weight, **_common_args(tmp_path, len(KTO_ROWS["prompt"])),
+                     **checkpointing_setting(KTOConfig))
     trainer = KTOTrainer(model=policy, ref_model=reference, args=args, train_dataset=Dataset.from_dict(KTO_ROWS),
                          processing_class=tokenizer)
     trainer.model.eval()

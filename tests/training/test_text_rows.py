@@ -55,11 +55,39 @@ def test_logprob_is_the_sum_over_the_row_tokens(policy):
     assert got.item() == pytest.approx(by_hand, abs=1e-4)
 
 
-def test_sampling_keeps_only_valid_rows_and_counts_the_rest(policy):
-    frame, texts = policy.sample(4, seed=0, temperature=1.0, max_new_tokens=8)  # random weights: gibberish
-    assert len(frame) == len(texts)
-    assert Schema.infer(TABLE).valid_rows(frame).all() if len(frame) else True
-    assert policy.invalid == 5 * 4 - len(frame) or len(frame) == 4
+def _memorise(policy, texts: list[str], steps: int = 100) -> None:
+    """Fit the tiny model to ``texts`` by plain gradient steps on their log-probability (about a second)."""
+    torch.manual_seed(0)  # dropout
+    items = np.array(texts, dtype=object)
+    opt = torch.optim.Adam(policy.model.parameters(), lr=1e-2)
+    policy.model.train()
+    for _ in range(steps):
+        loss = -policy.logprob(policy.model, items, np.arange(len(items))).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    policy.model.eval()
+
+
+def test_sampling_gibberish_gives_no_rows_and_counts_every_attempt(policy):
+    # Run: random weights and 8 new tokens cannot spell out "age is …, job is …"
+    frame, texts = policy.sample(4, seed=0, temperature=1.0, max_new_tokens=8)
+    # Assert: nothing kept, and all 5·n attempts are counted as invalid
+    assert len(frame) == 0 and len(texts) == 0
+    assert list(frame.columns) == ["age", "job"]
+    assert policy.invalid == 5 * 4
+
+
+def test_sampling_keeps_the_valid_rows_and_counts_the_invalid_ones(policy):
+    # Setup: the model learns two texts about equally: a valid row, and one whose job the table does not have
+    _memorise(policy, ["age is 23, job is nurse", "age is 35, job is astronaut"])
+    # Run: one batch of 5·4 = 20 attempts
+    frame, texts = policy.sample(4, seed=0, temperature=1.0)
+    # Assert: only the valid row comes back, coerced to the schema's types, with its text
+    assert frame.to_dict("records") == [{"age": 23, "job": "nurse"}] * 4
+    assert Schema.infer(TABLE).valid_rows(frame).all()
+    assert texts.tolist() == ["age is 23, job is nurse"] * 4
+    assert 0 < policy.invalid <= 20 - 4  # the astronaut rows (and any garbled ones) were counted
 
 
 def test_sft_uses_trl_and_changes_the_weights(policy):

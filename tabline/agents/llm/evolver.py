@@ -5,8 +5,15 @@ On ``share`` of the batches it shows the model the columns it sets, real rows of
 and asks for ``count`` value combinations with a rationale each. Combinations the schema rejects are
 shown back to the model; the valid ones are drawn with replacement to fill the batch's conditions.
 
-Example (needs a server, so not run here):
-    >>> ev = LLMEvolver(ModelRef("openai:gpt-4o-mini"), real, schema, columns=["cut", "color"])  # doctest: +SKIP
+Example (building an evolver sends nothing; its proposals need the model):
+    >>> import pandas as pd
+    >>> from tabline.schema import Schema
+    >>> real = pd.DataFrame({"cut": ["Ideal", "Good", "Fair", "Ideal"] * 5, "color": list("DEFG") * 5})
+    >>> ev = LLMEvolver(ModelRef("openai:gpt-4o-mini"), real, Schema.infer(real), columns=["cut", "color"])
+    >>> ev.direction, ev.share
+    ('complicate', 0.2)
+
+With a key set, ``ev.propose(turn)`` returns starting values for a share of the batches (None for the rest).
 """
 from __future__ import annotations
 

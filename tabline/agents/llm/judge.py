@@ -2,9 +2,14 @@
 QC objective like any other judge: its score is mapped to [0, 1] as (s − 1) / 4 and thresholded by the
 objective stage. Rows the model never scored get 0 and their reason is kept (`last_failures`).
 
-Example (needs a server, so not run here):
-    >>> judge = LLMJudge(ModelRef("openai:gpt-4o-mini", temperature=0), schema, real=real)  # doctest: +SKIP
-    >>> judge.score(batch)  # doctest: +SKIP
+Example (building a judge sends nothing; its scores need the model):
+    >>> import pandas as pd
+    >>> real = pd.DataFrame({"cut": ["Ideal", "Good", "Fair", "Ideal"] * 5, "price": range(300, 320)})
+    >>> judge = LLMJudge(ModelRef("openai:gpt-4o-mini", temperature=0), Schema.infer(real), real=real)
+    >>> judge.name, judge.rows_per_call
+    ('llm', 20)
+
+With a key set, ``judge.score(batch)`` returns one score in [0, 1] per row of ``batch``.
 """
 from __future__ import annotations
 

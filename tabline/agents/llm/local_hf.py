@@ -22,8 +22,9 @@ Example:
     >>> llm = LocalHFChatModel(path="models/my-chat-model", temperature=0.0, max_new_tokens=64)
     >>> llm._llm_type
     'tabline-local-hf'
-    >>> llm.invoke("Give me one row as JSON.").content  # doctest: +SKIP
-    '{"age": 42, "region": "north"}'
+
+With a checkpoint in that folder, ``llm.invoke("Give me one row as JSON.").content`` is the model's text,
+e.g. ``'{"age": 42, "region": "north"}'`` (the first call loads the weights).
 """
 from __future__ import annotations
 
@@ -154,8 +155,9 @@ class LocalHFChatModel(BaseChatModel):
         >>> llm = LocalHFChatModel(path="models/my-chat-model", seed=7)
         >>> llm.seed, llm.device
         (7, 'auto')
-        >>> llm.invoke([("system", "Answer in JSON."), ("human", "One row.")])  # doctest: +SKIP
-        AIMessage(content='{"age": 42}', ...)
+
+        With a checkpoint there, ``llm.invoke([("system", "Answer in JSON."), ("human", "One row.")])``
+        returns an ``AIMessage`` such as ``AIMessage(content='{"age": 42}', ...)``.
     """
 
     path: str

@@ -5,9 +5,14 @@ The answer is held to the same rules as any plan (`Plan.problems`: exact cover o
 known names, no cycles); the problems are shown to the model on retry. After the last attempt the
 coordinator keeps the measured plan and says so in the plan's rationale; the raw answers are kept.
 
-Example (needs a server, so not run here):
-    >>> plan, record = ask_plan(ModelRef("openai:gpt-4o-mini", temperature=0), schema, real,
-    ...                         names=schema.names)  # doctest: +SKIP
+Example (the answer the model must give; asking it needs the model):
+    >>> answer = ProposedPlan.model_validate({"components": [{"name": "cut", "columns": ["cut", "color"]},
+    ...     {"name": "price", "columns": ["price"], "depends_on": ["cut"]}]})
+    >>> [c.depends_on for c in answer.components]
+    [[], ['cut']]
+
+With a key set, ``ask_plan(ModelRef("openai:gpt-4o-mini", temperature=0), schema, real, names=schema.names)``
+returns ``(plan, record, caller)``; ``plan`` is None when no answer passed `Plan.problems`.
 """
 from __future__ import annotations
 

@@ -9,11 +9,17 @@ again for the bad or missing ones; rows still without values after the last atte
 and listed in `last_failures` with the reason — the line rejects them with stage ``worker`` and keeps the
 raw answers in the run folder (`last_calls`).
 
-Example (needs a server, so not run here):
+Example (building a worker sends nothing; its answers need the server):
+    >>> import pandas as pd
     >>> from tabline.agents.llm.backends import ModelRef
+    >>> from tabline.schema import Schema
+    >>> real = pd.DataFrame({"age": [34, 51, 27, 45] * 5, "notes": ["new", "renewal", "referral", "renewal"] * 5})
     >>> ref = ModelRef("openai-compatible:http://127.0.0.1:8000/v1:Qwen/Qwen2.5-7B-Instruct")
-    >>> worker = LLMWorker(ref, ["notes"], schema, real=real)  # doctest: +SKIP
-    >>> worker.fill(batch, seed=1)  # doctest: +SKIP
+    >>> worker = LLMWorker(ref, ["notes"], Schema.infer(real), real=real)
+    >>> worker.name, worker.rows_per_call
+    ('notes', 20)
+
+With the server up, ``worker.fill(batch, seed=1)`` returns ``batch`` with its ``notes`` filled in.
 """
 from __future__ import annotations
 
