@@ -1,4 +1,4 @@
-"""Reading user tables with clear errors, and writing outputs atomically.
+"""Writing outputs atomically (and `read_table`, which lives in `tabline.tables`, for old imports).
 
 A crash (or SIGKILL) while writing never leaves a half-written file or model directory: everything is
 written next to its destination first and moved into place with one ``os.replace``.
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import io
 import json
 import os
 import pickle
@@ -26,72 +25,8 @@ from typing import Any, Iterator
 import pandas as pd
 import yaml
 
-from tabline.errors import InvalidTableError, TablineError
-
-
-def read_table(
-    path: str | os.PathLike,
-    *,
-    encoding: str = "utf-8",
-    na_values: list[str] | None = None,
-    drop: list[str] | None = None,
-) -> pd.DataFrame:
-    """Read a CSV file, turning every way it can be unreadable into a `TablineError` that names the file.
-
-    ``na_values`` are extra strings read as missing (e.g. ``["?", "n/a"]``); ``drop`` lists columns to leave out.
-
-    Example:
-        >>> read_table("no/such/file.csv")
-        Traceback (most recent call last):
-        ...
-        tabline.errors.TablineError: file not found: no/such/file.csv
-    """
-    p = Path(path)
-    if not p.exists():
-        raise TablineError(f"file not found: {path}")
-    if p.is_dir():
-        raise TablineError(f"{path} is a directory, not a CSV file")
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise TablineError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    if not raw.strip():
-        raise InvalidTableError(f"{path} is empty: expected a header line and at least one row")
-    try:
-        text = raw.decode(encoding)
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise TablineError(
-            f"{path} is not valid {encoding}: byte 0x{raw[exc.start]:02x} at line {line} "
-            f"(offset {exc.start}); re-save the file as UTF-8 or pass --encoding latin-1"
-        ) from exc
-    except LookupError as exc:
-        raise TablineError(f"unknown encoding {encoding!r}") from exc
-    text = text.lstrip("\ufeff")
-    header = next(csv.reader(io.StringIO(text)), [])
-    problems = []
-    seen: set[str] = set()
-    for name in header:
-        if name in seen:
-            problems.append(f"column {name!r} appears more than once in the header")
-        seen.add(name)
-    if any(not h.strip() for h in header) and len(header) > 1:
-        blank = [i + 1 for i, h in enumerate(header) if not h.strip()]
-        problems.append(f"header has {len(blank)} unnamed column(s) at position(s) {blank}")
-    if problems:
-        raise InvalidTableError(problems)
-    try:
-        df = pd.read_csv(io.StringIO(text), na_values=na_values, keep_default_na=True, low_memory=False)
-    except pd.errors.ParserError as exc:
-        raise TablineError(f"{path} is not a well-formed CSV file: {exc}") from exc
-    if len(df) == 0:
-        raise InvalidTableError(f"{path} has a header but no rows")
-    if drop:
-        unknown = [c for c in drop if c not in df.columns]
-        if unknown:
-            raise TablineError(f"cannot drop {unknown}: no such column(s); columns are {list(df.columns)}")
-        df = df.drop(columns=list(drop))
-    return df
+from tabline.errors import TablineError
+from tabline.tables import read_table  # noqa: F401 - tabline.io.read_table is the name callers know
 
 
 def _tmp_sibling(dest: Path, suffix: str = "") -> Path:
@@ -102,11 +37,59 @@ def _tmp_sibling(dest: Path, suffix: str = "") -> Path:
 
 
 def write_csv_atomic(df: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Write ``df`` as CSV to ``path`` via a temporary file and ``os.replace`` (all or nothing)."""
+    """Write ``df`` as CSV to ``path`` via a temporary file and ``os.replace`` (all or nothing).
+
+    Every field is quoted when a name or value holds a carriage return: the csv module quotes only the line
+    terminator's ``\n``, and a bare ``\r`` ends a line for every reader.
+
+    Example:
+        >>> import tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "one.csv")
+        >>> write_csv_atomic(pd.DataFrame({"a": [1.5, None, 2.0]}), path)
+        >>> read_table(path)["a"].tolist()
+        [1.5, nan, 2.0]
+    """
     dest = Path(path)
     tmp = _tmp_sibling(dest)
     try:
-        df.to_csv(tmp, index=False)
+        df.to_csv(tmp, index=False, quoting=csv.QUOTE_ALL if _quote_all(df) else csv.QUOTE_MINIMAL)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _quote_all(df: pd.DataFrame) -> bool:
+    if any("\r" in str(c) for c in df.columns):
+        return True
+    return any(df[c].map(lambda v: isinstance(v, str) and "\r" in v).any() for c in df.columns if df[c].dtype == object)
+
+
+def write_parquet_atomic(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write ``df`` as Parquet to ``path`` via a temporary file and ``os.replace`` (all or nothing).
+
+    A text column whose values are of several Python types (Parquet needs one per column) is written as text.
+
+    Example:
+        >>> import tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "t.parquet")
+        >>> write_parquet_atomic(pd.DataFrame({"a": [1, None], "b": ["x", 2]}), path)
+        >>> pd.read_parquet(path)["b"].tolist()
+        ['x', '2']
+    """
+    dest = Path(path)
+    out = df.copy()
+    for name in out.columns:
+        s = out[name]
+        if s.dtype == object and s.dropna().map(type).nunique() > 1:
+            out[name] = s.map(str, na_action="ignore")
+    tmp = _tmp_sibling(dest)
+    try:
+        try:
+            out.to_parquet(tmp, index=False)
+        except ImportError as exc:
+            raise TablineError(f"writing {dest} needs pyarrow: pip install pyarrow ({exc})") from exc
+        except (ValueError, TypeError) as exc:  # pyarrow's ArrowInvalid / ArrowTypeError derive from these
+            raise TablineError(f"cannot write {dest} as Parquet: {exc}; write CSV instead") from exc
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
