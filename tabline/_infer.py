@@ -2,19 +2,28 @@
 
 Used by `Schema.infer`; kept apart so the schema module reads as the data model.
 
+A column with one value in every row is kind ``constant`` (its value keeps its type: int, float, text or
+bool); one value plus missing cells is an ordinary column with a single category (or range) that may be missing.
+
 Example:
     >>> import pandas as pd
-    >>> cols, problems = infer_columns(pd.DataFrame({"x": [1.5, 2.25, None], "y": ["a", "a", "a"]}))
+    >>> df = pd.DataFrame({"x": [1.5, 2.25, None], "y": ["a", "a", "a"], "n": [7, 7, 7], "z": ["b", None, "b"]})
+    >>> cols, problems = infer_columns(df)
     >>> cols[0].decimals, cols[0].nullable, problems
-    (2, True, ["column 'y' is constant (every row is 'a'): drop it (--drop y) or give it more than one value"])
+    (2, True, [])
+    >>> [(c.kind, c.categories) for c in cols[1:]]
+    [('constant', ['a']), ('constant', [7]), ('categorical', ['b'])]
 """
 from __future__ import annotations
+
+import math
+import shlex
 
 import numpy as np
 import pandas as pd
 
 from tabline.schema import (
-    _MAX_DECIMALS, DATETIME_FORMATS, Column, _as_bool, _datetime_seconds,
+    _MAX_DECIMALS, DATETIME_FORMATS, Column, _as_bool, _category_key, _datetime_seconds, round_decimals,
 )
 
 _DATEISH = r"^\s*\d{1,4}[-/.]\d{1,2}([-/.]\d{1,4})?([ T]\d{1,2}:\d{2}(:\d{2})?)?\s*$"
@@ -48,19 +57,25 @@ def _infer_one(name: str, s: pd.Series, max_categories: int) -> tuple[Column | N
         values = values[stripped != ""]
     nullable = len(values) < n
     if len(values) == 0:
-        return None, [f"column {name!r} has no values (all {n} are empty): drop it (--drop {name})"]
+        return None, [f"column {name!r} has no values (all {n} are empty): drop it (--drop {_shell(name)})"]
 
     # booleans: real bools, or the words true/false
     if s.dtype == bool or values.map(lambda v: isinstance(_as_bool(v), bool)).all():
         cats = sorted({_as_bool(v) for v in values}, reverse=True)
-        if len(cats) == 1:
-            return None, [_constant(name, cats[0])]
+        if len(cats) == 1 and not nullable:
+            return _constant(name, cats[0]), []
         return Column(name=name, kind="boolean", categories=cats, nullable=nullable), []
+
+    if pd.api.types.is_datetime64_any_dtype(s):  # before numbers: to_numeric turns datetimes into nanoseconds
+        t = pd.to_datetime(values)
+        fmt = ("%Y-%m-%d" if (t == t.dt.normalize()).all() else
+               "%Y-%m-%d %H:%M:%S" if (t == t.dt.floor("s")).all() else "%Y-%m-%d %H:%M:%S.%f")
+        return _datetime(name, t, fmt, nullable, values)
 
     numeric = pd.to_numeric(values, errors="coerce")
     share_numeric = float(numeric.notna().mean())
     if pd.api.types.is_numeric_dtype(s) or share_numeric == 1.0:
-        return _numeric(name, numeric.astype(float), nullable, n)
+        return _numeric(name, numeric.astype(float), nullable, n, values)
     if share_numeric >= 0.5:
         bad = values[numeric.isna()]
         return None, [
@@ -70,27 +85,32 @@ def _infer_one(name: str, s: pd.Series, max_categories: int) -> tuple[Column | N
         ]
 
     text = values.astype(str)
-    if pd.api.types.is_datetime64_any_dtype(s):
-        return _datetime(name, pd.to_datetime(values), "%Y-%m-%d %H:%M:%S", nullable)
     if text.str.match(_DATEISH).all():
         for fmt in DATETIME_FORMATS:
             parsed = pd.to_datetime(text, format=fmt, errors="coerce")
             if parsed.notna().all():
-                return _datetime(name, parsed, fmt, nullable)
+                return _datetime(name, parsed, fmt, nullable, values)
 
-    counts = values.value_counts()
-    if len(counts) == 1:
-        return None, [_constant(name, counts.index[0])]
+    # Counted by the text form that checks compare: value_counts would merge True with 1 (equal in Python)
+    # and keep 3 apart from "3".
+    keys = values.map(_category_key)
+    counts = keys.value_counts()
+    first: dict[str, object] = {}
+    for k, v in zip(keys, values):
+        first.setdefault(k, v)
+    if len(counts) == 1 and not nullable:
+        return _constant(name, first[counts.index[0]]), []
     if len(counts) == len(values) and len(values) > 20:
         # unique sentences are free text (notes, reviews), not identifiers
         words = text.str.split().str.len().median()
         return Column(name=name, kind="text" if words >= 3 else "id", nullable=nullable), []
     if len(counts) <= max_categories and (len(counts) <= 20 or len(counts) <= 0.5 * len(values)):
-        return Column(name=name, kind="categorical", categories=list(counts.index), nullable=nullable), []
+        categories = [_json_value(first[k]) for k in counts.index]
+        return Column(name=name, kind="categorical", categories=categories, nullable=nullable), []
     return Column(name=name, kind="text", nullable=nullable), []
 
 
-def _numeric(name: str, x: pd.Series, nullable: bool, n: int) -> tuple[Column | None, list[str]]:
+def _numeric(name: str, x: pd.Series, nullable: bool, n: int, raw: pd.Series) -> tuple[Column | None, list[str]]:
     inf = np.isinf(x.to_numpy())
     if inf.any():
         return None, [
@@ -98,10 +118,12 @@ def _numeric(name: str, x: pd.Series, nullable: bool, n: int) -> tuple[Column | 
             "replace them with a number or leave the cell empty"
         ]
     x = x.dropna()
-    if x.nunique() == 1:
-        return None, [_constant(name, x.iloc[0])]
+    # as floats, 2**63 - 1 and 2**63 are one number: a constant only if the values as read are one value
+    if raw.nunique() == 1 and not nullable:
+        return _constant(name, _number(raw.iloc[0], x.iloc[0])), []
     decimals = _decimals(x.to_numpy())
-    is_int = decimals == 0
+    # whole numbers beyond int64 (1e308, 10**25) stay floats: they cannot be written as 64-bit integers
+    is_int = decimals == 0 and float(x.abs().max()) < 2.0**63
     # Row numbers (0..n-1 or 1..n, e.g. an exported index) identify rows; they carry no distribution to learn.
     if is_int and x.is_unique and len(x) == n and len(x) > 20 and (np.diff(np.sort(x.to_numpy())) == 1).all():
         return Column(name=name, kind="id", nullable=False), []
@@ -111,10 +133,11 @@ def _numeric(name: str, x: pd.Series, nullable: bool, n: int) -> tuple[Column | 
     ), []
 
 
-def _datetime(name: str, t: pd.Series, fmt: str, nullable: bool) -> tuple[Column | None, list[str]]:
+def _datetime(name: str, t: pd.Series, fmt: str, nullable: bool, raw: pd.Series) -> tuple[Column | None, list[str]]:
     secs = _datetime_seconds(t)
-    if secs.nunique() == 1:
-        return None, [_constant(name, t.iloc[0])]
+    # one date written one way is a constant (kept as written); "2020-1-5" beside "2020-01-05" is a date range
+    if raw.astype(str).nunique() == 1 and not nullable:
+        return _constant(name, raw.iloc[0]), []
     return Column(
         name=name, kind="datetime", datetime_format=fmt, min=float(secs.min()), max=float(secs.max()),
         nullable=nullable,
@@ -125,11 +148,35 @@ def _decimals(x: np.ndarray) -> int:
     """Smallest number of decimals d with round(x, d) == x for every value (at most 6)."""
     scale = np.maximum(1.0, np.abs(x))
     for d in range(_MAX_DECIMALS + 1):
-        if np.all(np.abs(np.round(x, d) - x) <= 1e-9 * scale):
+        if np.all(np.abs(round_decimals(x, d) - x) <= 1e-9 * scale):
             return d
     return _MAX_DECIMALS
 
 
-def _constant(name: str, value: object) -> str:
+def _number(raw: object, x: float) -> int | float:
+    """A numeric constant in its own type: ints stay ints (when they fit in 64 bits), the rest are floats."""
+    if isinstance(raw, (bool, np.bool_)):
+        return float(x)
+    if isinstance(raw, (int, np.integer)) and -(2**63) <= int(raw) < 2**63:
+        return int(raw)
+    if isinstance(raw, str) and x.is_integer() and abs(x) < 2**53:
+        return int(x)
+    return float(x)
+
+
+def _shell(name: str) -> str:
+    """``name`` as it would be typed in a shell (repr when it holds a newline or another control character)."""
+    return shlex.quote(name) if name.isprintable() else repr(name)
+
+
+def _json_value(value: object) -> object:
     value = value.item() if isinstance(value, np.generic) else value
-    return f"column {name!r} is constant (every row is {value!r}): drop it (--drop {name}) or give it more than one value"
+    # The schema is JSON: a Timestamp or Decimal (from Parquet, Excel) is kept as the text it compares by, and
+    # so is a category inf, which JSON would turn into null.
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value if isinstance(value, (str, int, float, bool)) else str(value)
+
+
+def _constant(name: str, value: object) -> Column:
+    return Column(name=name, kind="constant", categories=[_json_value(value)])

@@ -73,10 +73,28 @@ def _friendly(fn: Callable) -> Callable:
     return wrapper
 
 
+_DATA_HELP = "Table with a header row: CSV (comma, semicolon, tab or pipe), .parquet, .jsonl or .xlsx."
+_SEP_HELP = "CSV field delimiter (one character, or 'tab'); default: detected among , ; tab |."
+_BAD_LINES_HELP = "CSV lines with more or fewer fields than the header: 'error' (default) or 'skip' them."
+
+
+def _read(path: Path, **options):
+    """`read_table`, printing (dim, on stderr) what the reader decided: delimiter, renamed or dropped columns."""
+    from rich.text import Text
+
+    from tabline.io import read_table
+
+    notes: list[str] = []
+    df = read_table(path, notes=notes, **options)
+    for note in notes:
+        err.print(Text(f"note: {note}", style="dim"), soft_wrap=True)
+    return df
+
+
 @app.command()
 @_friendly
 def fit(
-    data: Path = typer.Argument(..., help="CSV file with a header row."),
+    data: Path = typer.Argument(..., help=_DATA_HELP),
     output: Path = typer.Option(..., "-o", "--output", help="Model directory to write (replaced atomically)."),
     seed: int = typer.Option(0, help="Random seed (same seed + data = same model)."),
     epochs: int = typer.Option(40, help="Maximum training epochs (early stopping usually ends sooner)."),
@@ -85,15 +103,16 @@ def fit(
     drop: list[str] = typer.Option([], "--drop", help="Column to leave out (repeatable)."),
     na_value: list[str] = typer.Option([], "--na-value", help="Extra text that means 'missing', e.g. '?' (repeatable)."),
     encoding: str = typer.Option("utf-8", help="Text encoding of the CSV file."),
+    sep: Optional[str] = typer.Option(None, "--sep", help=_SEP_HELP),
+    on_bad_lines: str = typer.Option("error", "--on-bad-lines", help=_BAD_LINES_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Learn a tabular language model from a CSV file and save it to a directory. Interrupted (Ctrl-C, kill)?
-    Run the same command again: it continues from the last finished epoch."""
-    from tabline.io import read_table
+    """Learn a tabular language model from a table file and save it to a directory. Interrupted (Ctrl-C,
+    kill)? Run the same command again: it continues from the last finished epoch."""
     from tabline.schema import Schema
     from tabline.training import TabularLM, TabularLMConfig
 
-    df = read_table(data, encoding=encoding, na_values=na_value or None, drop=drop or None)
+    df = _read(data, encoding=encoding, na_values=na_value or None, drop=drop or None, sep=sep, on_bad_lines=on_bad_lines)
     schema = Schema.load(schema_file) if schema_file else None  # None: fit() checks the row count, then infers
     lm = TabularLM(TabularLMConfig(seed=seed, max_epochs=epochs, time_budget_s=time_budget))
     # A killed fit leaves its last epoch here; the same command then continues it instead of starting over.
@@ -114,7 +133,7 @@ def fit(
 def sample(
     model_dir: Path = typer.Argument(..., help="Directory written by `tabline fit`."),
     n: int = typer.Option(..., "-n", "--rows", help="Number of rows to generate."),
-    output: Path = typer.Option(..., "-o", "--output", help="CSV file to write (atomically)."),
+    output: Path = typer.Option(..., "-o", "--output", help="File to write (atomically): .csv, or .parquet / .pq."),
     condition: list[str] = typer.Option([], "--condition", "-c", help="Fix a column: COL=VALUE (repeatable)."),
     seed: int = typer.Option(0, help="Random seed (same seed = same rows)."),
     temperature: float = typer.Option(1.0, help="Sampling temperature; 1 follows the learnt distribution."),
@@ -122,16 +141,21 @@ def sample(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Generate schema-valid synthetic rows from a fitted model."""
-    from tabline.io import write_csv_atomic
+    from tabline.io import write_csv_atomic, write_parquet_atomic
     from tabline.training import TabularLM
 
+    writers = {".csv": write_csv_atomic, ".parquet": write_parquet_atomic, ".pq": write_parquet_atomic}
+    write = writers.get(output.suffix.lower())
+    if write is None:
+        raise InvalidArgumentError(f"-o {output}: the file name must end in .csv, .parquet or .pq (it says which "
+                                   "format to write)")
     if n <= 0:
         raise InvalidArgumentError(f"-n must be a positive number of rows, got {n}")
     lm = TabularLM.load(model_dir)
     conditions = _parse_conditions(condition)
     frame = lm.sample(n, conditions=conditions or None, seed=seed, temperature=temperature, top_p=top_p,
                       progress=not quiet)
-    write_csv_atomic(frame, output)
+    write(frame, output)
     out.print(f"wrote {len(frame):,} rows → {output}")
 
 
@@ -147,9 +171,9 @@ def evaluate(
 ) -> None:
     """Score a synthetic table against real data: quality, detection, utility, privacy, validity."""
     from tabline.eval import evaluate as run_evaluation
-    from tabline.io import read_table, write_text_atomic
+    from tabline.io import write_text_atomic
 
-    report = run_evaluation(read_table(train), read_table(synthetic), read_table(holdout), target=target, seed=seed)
+    report = run_evaluation(_read(train), _read(synthetic), _read(holdout), target=target, seed=seed)
     report.render(out)
     if json_out:
         write_text_atomic(report.to_json(), json_out)
@@ -159,17 +183,20 @@ def evaluate(
 @app.command("schema")
 @_friendly
 def show_schema(
-    data: Path = typer.Argument(..., help="CSV file with a header row."),
+    data: Path = typer.Argument(..., help=_DATA_HELP),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the schema here (.yaml or .json) to edit it."),
     drop: list[str] = typer.Option([], "--drop", help="Column to leave out (repeatable)."),
     na_value: list[str] = typer.Option([], "--na-value", help="Extra text that means 'missing' (repeatable)."),
     encoding: str = typer.Option("utf-8", help="Text encoding of the CSV file."),
+    sep: Optional[str] = typer.Option(None, "--sep", help=_SEP_HELP),
+    on_bad_lines: str = typer.Option("error", "--on-bad-lines", help=_BAD_LINES_HELP),
 ) -> None:
-    """Show the schema tabline infers for a CSV file (types, ranges, categories, missing values)."""
-    from tabline.io import read_table, write_text_atomic
+    """Show the schema tabline infers for a table file (types, ranges, categories, missing values)."""
+    from tabline.io import write_text_atomic
     from tabline.schema import Schema
 
-    schema = Schema.infer(read_table(data, encoding=encoding, na_values=na_value or None, drop=drop or None))
+    schema = Schema.infer(_read(data, encoding=encoding, na_values=na_value or None, drop=drop or None, sep=sep,
+                                on_bad_lines=on_bad_lines))
     text = schema.to_json() if output and output.suffix == ".json" else schema.to_yaml()
     if output:
         write_text_atomic(text, output)
@@ -218,7 +245,6 @@ def run(
     """Run the assembly line: coordinator → column workers → judges → QC (sanity, objective, diversity) →
     bandit, until N rows are accepted. Killed? `tabline run --resume RUN_DIR` continues without losing a row."""
     from tabline.agents.team import Team
-    from tabline.io import read_table
     from tabline.line.assembly import AssemblyLine
 
     if resume is not None:
@@ -257,7 +283,7 @@ def run(
             changes["about"] = about
         if changes:
             team = Team.from_dict({**team.model_dump(), **changes}, source="options")
-        df = read_table(data)
+        df = _read(data)
         output = output or Path("runs") / f"line-{datetime.now():%Y%m%d-%H%M%S}"
         if not quiet:
             out.print(f"run folder: {output} — safe to interrupt at any moment: `tabline run --resume {output}` "
@@ -290,7 +316,6 @@ def align(
 ) -> None:
     """TabGRAA: post-train a model against a frozen copy of itself, rewarded for rows a scorer cannot tell
     from real ones. Writes the aligned model plus align.json (per-round rewards and losses) and trace.jsonl."""
-    from tabline.io import read_table
     from tabline.line.align import align_model
     from tabline.training.align import LOSSES, AlignConfig, reward_for
 
@@ -300,7 +325,7 @@ def align(
     settings = {"loss": loss, "reward": reward, "rounds": rounds, "seed": seed, "beta": beta,
                 "learning_rate": learning_rate, "group_batch": group_batch, "samples": samples}
     config = AlignConfig(**{k: v for k, v in settings.items() if v is not None})
-    df = read_table(data)
+    df = _read(data)
     report = align_model(model_dir, df, config, output, sft_steps=sft_steps, threads=threads, progress=not quiet)
     for h in report["history"]:
         auc = f", held-out AUC {h['heldout_auc']:.3f}" if "heldout_auc" in h else ""

@@ -1,4 +1,4 @@
-"""Reading user tables with clear errors, and writing outputs atomically.
+"""Writing outputs atomically (and `read_table`, which lives in `tabline.tables`, for old imports).
 
 A crash (or SIGKILL) while writing never leaves a half-written file or model directory: everything is
 written next to its destination first and moved into place with one ``os.replace``.
@@ -27,72 +27,8 @@ from typing import Any, Iterator
 import pandas as pd
 import yaml
 
-from tabline.errors import InvalidTableError, OutputError, TablineError
-
-
-def read_table(
-    path: str | os.PathLike,
-    *,
-    encoding: str = "utf-8",
-    na_values: list[str] | None = None,
-    drop: list[str] | None = None,
-) -> pd.DataFrame:
-    """Read a CSV file, turning every way it can be unreadable into a `TablineError` that names the file.
-
-    ``na_values`` are extra strings read as missing (e.g. ``["?", "n/a"]``); ``drop`` lists columns to leave out.
-
-    Example:
-        >>> read_table("no/such/file.csv")
-        Traceback (most recent call last):
-        ...
-        tabline.errors.TablineError: file not found: no/such/file.csv
-    """
-    p = Path(path)
-    if not p.exists():
-        raise TablineError(f"file not found: {path}")
-    if p.is_dir():
-        raise TablineError(f"{path} is a directory, not a CSV file")
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise TablineError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    if not raw.strip():
-        raise InvalidTableError(f"{path} is empty: expected a header line and at least one row")
-    try:
-        text = raw.decode(encoding)
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise TablineError(
-            f"{path} is not valid {encoding}: byte 0x{raw[exc.start]:02x} at line {line} "
-            f"(offset {exc.start}); re-save the file as UTF-8 or pass --encoding latin-1"
-        ) from exc
-    except LookupError as exc:
-        raise TablineError(f"unknown encoding {encoding!r}") from exc
-    text = text.lstrip("\ufeff")
-    header = next(csv.reader(io.StringIO(text)), [])
-    problems = []
-    seen: set[str] = set()
-    for name in header:
-        if name in seen:
-            problems.append(f"column {name!r} appears more than once in the header")
-        seen.add(name)
-    if any(not h.strip() for h in header) and len(header) > 1:
-        blank = [i + 1 for i, h in enumerate(header) if not h.strip()]
-        problems.append(f"header has {len(blank)} unnamed column(s) at position(s) {blank}")
-    if problems:
-        raise InvalidTableError(problems)
-    try:
-        df = pd.read_csv(io.StringIO(text), na_values=na_values, keep_default_na=True, low_memory=False)
-    except pd.errors.ParserError as exc:
-        raise TablineError(f"{path} is not a well-formed CSV file: {exc}") from exc
-    if len(df) == 0:
-        raise InvalidTableError(f"{path} has a header but no rows")
-    if drop:
-        unknown = [c for c in drop if c not in df.columns]
-        if unknown:
-            raise TablineError(f"cannot drop {unknown}: no such column(s); columns are {list(df.columns)}")
-        df = df.drop(columns=list(drop))
-    return df
+from tabline.errors import OutputError, TablineError
+from tabline.tables import read_table  # noqa: F401 - tabline.io.read_table is the name callers know
 
 
 def write_error(exc: BaseException, path: str | os.PathLike, action: str = "write") -> OutputError:
@@ -165,8 +101,64 @@ def write_bytes_atomic(data: bytes, path: str | os.PathLike) -> None:
 
 
 def write_csv_atomic(df: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Write ``df`` as CSV to ``path`` via a temporary file and ``os.replace`` (all or nothing)."""
-    write_bytes_atomic(df.to_csv(index=False).encode("utf-8"), path)
+    """Write ``df`` as CSV to ``path`` via a temporary file and ``os.replace`` (all or nothing).
+
+    Every field is quoted when a name or value holds a carriage return: the csv module quotes only the line
+    terminator's ``\n``, and a bare ``\r`` ends a line for every reader.
+
+    Example:
+        >>> import tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "one.csv")
+        >>> write_csv_atomic(pd.DataFrame({"a": [1.5, None, 2.0]}), path)
+        >>> read_table(path)["a"].tolist()
+        [1.5, nan, 2.0]
+    """
+    text = df.to_csv(index=False, quoting=csv.QUOTE_ALL if _quote_all(df) else csv.QUOTE_MINIMAL)
+    write_bytes_atomic(text.encode("utf-8"), path)
+
+
+def _quote_all(df: pd.DataFrame) -> bool:
+    if any("\r" in str(c) for c in df.columns):
+        return True
+    return any(df[c].map(lambda v: isinstance(v, str) and "\r" in v).any() for c in df.columns if df[c].dtype == object)
+
+
+def parquet_bytes(df: pd.DataFrame) -> bytes:
+    """``df`` as Parquet. An object column whose values are of several Python types (Parquet needs one per
+    column; an LLM's answers in a rejected row, say) is stored as text, missing values kept.
+
+    Example:
+        >>> mixed = pd.DataFrame({"a": [1, "x", None]}, dtype=object)
+        >>> pd.read_parquet(io.BytesIO(parquet_bytes(mixed)))["a"].tolist()
+        ['1', 'x', None]
+    """
+    out = df.copy()
+    out.columns = [str(c) for c in out.columns]
+    for name in out.columns:
+        s = out[name]
+        if s.dtype == object and s.dropna().map(type).nunique() > 1:
+            out[name] = s.map(str, na_action="ignore")
+    buffer = io.BytesIO()
+    try:
+        out.to_parquet(buffer, index=False)
+    except ImportError as exc:
+        raise TablineError(f"writing Parquet needs pyarrow: pip install pyarrow ({exc})") from exc
+    except (ValueError, TypeError) as exc:  # pyarrow's ArrowInvalid / ArrowTypeError derive from these
+        raise TablineError(f"cannot write the table as Parquet: {exc}; write CSV instead") from exc
+    return buffer.getvalue()
+
+
+def write_parquet_atomic(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write ``df`` as Parquet to ``path`` via a temporary file and ``os.replace`` (all or nothing).
+
+    Example:
+        >>> import tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "t.parquet")
+        >>> write_parquet_atomic(pd.DataFrame({"a": [1, None], "b": ["x", 2]}), path)
+        >>> pd.read_parquet(path)["b"].tolist()
+        ['x', '2']
+    """
+    write_bytes_atomic(parquet_bytes(df), path)
 
 
 def write_text_atomic(text: str, path: str | os.PathLike) -> None:

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from tabline.errors import InvalidSchemaError, InvalidTableError
 
-Kind = Literal["numeric", "categorical", "boolean", "datetime", "text", "id"]
+Kind = Literal["numeric", "categorical", "boolean", "datetime", "text", "id", "constant"]
 
 # Formats tried, in order, on text columns that look like dates; the first that parses every value wins.
 DATETIME_FORMATS = [
@@ -54,7 +54,7 @@ class Column(BaseModel):
     decimals: int = 0  # numeric: decimals observed (values are rounded to this on output)
     min: float | None = None  # numeric/datetime (datetime as seconds since the epoch)
     max: float | None = None
-    categories: list[Any] | None = None  # categorical/boolean: allowed values, most frequent first
+    categories: list[Any] | None = None  # categorical/boolean: allowed values, most frequent first; constant: [value]
     nullable: bool = False
     datetime_format: str | None = None
     description: str | None = None  # domain knowledge for LLM agents
@@ -66,6 +66,9 @@ class Column(BaseModel):
             problems.append(f"column {self.name!r}: numeric columns need dtype 'int' or 'float'")
         if self.kind in ("categorical", "boolean") and not self.categories:
             problems.append(f"column {self.name!r}: {self.kind} columns need a non-empty 'categories' list")
+        if self.kind == "constant" and (not self.categories or len(self.categories) != 1 or self.nullable):
+            problems.append(f"column {self.name!r}: constant columns need 'categories' with exactly one value and "
+                            "no missing values (use kind categorical for a value that may be missing)")
         if self.kind == "datetime" and not self.datetime_format:
             problems.append(f"column {self.name!r}: datetime columns need 'datetime_format'")
         if self.min is not None and self.max is not None and self.min > self.max:
@@ -115,8 +118,14 @@ class Schema(BaseModel):
     ) -> "Schema":
         """Infer a schema from a real table; raise `InvalidTableError` listing every problem found.
 
-        Problems: duplicate or empty table, all-null columns, constant columns, columns mixing numbers and
-        text, infinite values, constraints that do not parse or that the table itself breaks.
+        Problems: duplicate or empty table, all-null columns, columns mixing numbers and text, infinite
+        values, constraints that do not parse or that the table itself breaks. A column holding one value in
+        every row is kind ``constant``: every synthetic row holds that value.
+
+        Example:
+            >>> schema = Schema.infer(pd.DataFrame({"x": [1.5, 2.0, 3.0], "unit": ["kg", "kg", "kg"]}))
+            >>> schema.column("unit").kind, schema.column("unit").categories
+            ('constant', ['kg'])
         """
         from tabline._infer import infer_columns  # keeps this file about the model, not the heuristics
 
@@ -143,12 +152,15 @@ class Schema(BaseModel):
             if col.name not in df.columns:
                 continue
             s = df[col.name]
+            s = s.mask(_blank(s))
             if col.kind == "numeric":
                 out[col.name] = pd.to_numeric(s, errors="coerce")
             elif col.kind == "datetime":
                 out[col.name] = _to_datetime(s, col.datetime_format)
             elif col.kind == "boolean":
                 out[col.name] = s.map(_as_bool, na_action="ignore").astype(object)
+            elif col.kind == "constant":
+                out[col.name] = _constant_series(s, col.categories[0])
             else:
                 out[col.name] = s
         return pd.DataFrame(out, index=df.index)
@@ -160,10 +172,12 @@ class Schema(BaseModel):
         for col in self.columns:
             s = df[col.name]
             if col.kind == "numeric":
-                s = pd.to_numeric(s, errors="coerce").round(col.decimals)
+                s = round_decimals(pd.to_numeric(s, errors="coerce"), col.decimals)
                 out[col.name] = s.astype("Int64") if col.dtype == "int" else s
             elif col.kind == "datetime":
                 out[col.name] = _to_datetime(s, col.datetime_format).dt.strftime(col.datetime_format)
+            elif col.kind == "constant":
+                out[col.name] = _constant_series(s, col.categories[0])
             else:
                 out[col.name] = s
         return pd.DataFrame(out, index=df.index)
@@ -229,7 +243,7 @@ class Schema(BaseModel):
                 reasons[col.name] = "are missing"
                 continue
             s = df[col.name]
-            null = s.isna()
+            null = s.isna() | _blank(s)
             null_ok = null if col.nullable else pd.Series(False, index=df.index)
             if col.kind == "numeric":
                 x = pd.to_numeric(s, errors="coerce")
@@ -239,19 +253,24 @@ class Schema(BaseModel):
                     ok &= x >= col.min - tol
                 if col.max is not None:
                     ok &= x <= col.max + tol
-                ok &= (x.round(col.decimals) - x).abs().fillna(0) <= tol + 10.0 ** -(col.decimals + 3)
+                ok &= (round_decimals(x, col.decimals) - x).abs().fillna(0) <= tol + 10.0 ** -(col.decimals + 3)
                 reasons[col.name] = (
                     f"are not {col.dtype} numbers in [{col.min}, {col.max}] with at most {col.decimals} decimals"
                 )
             elif col.kind == "datetime":
                 t = _to_datetime(s, col.datetime_format)
-                secs = _datetime_seconds(t)
+                secs = _as_written(t, col.datetime_format)
                 ok = t.notna()
+                # seconds as a float hold a date to about a microsecond (worse far from 1970)
+                tol = 1e-14 * max(1.0, abs(col.min or 0), abs(col.max or 0))
                 if col.min is not None:
-                    ok &= secs >= col.min
+                    ok &= secs >= _as_written(pd.Series([col.min]), col.datetime_format, unit="s")[0] - tol
                 if col.max is not None:
-                    ok &= secs <= col.max
+                    ok &= secs <= _as_written(pd.Series([col.max]), col.datetime_format, unit="s")[0] + tol
                 reasons[col.name] = f"are not dates ({col.datetime_format}) in the observed range"
+            elif col.kind == "constant":
+                ok = _holds_constant(s, col.categories[0])
+                reasons[col.name] = f"are not the column's one value {col.categories[0]!r}"
             elif col.kind in ("categorical", "boolean"):
                 allowed = {_category_key(v) for v in col.categories or []}
                 keyed = s.map(_as_bool, na_action="ignore") if col.kind == "boolean" else s
@@ -317,10 +336,55 @@ def _describe_validation_error(exc: ValidationError) -> str:
     return f"{len(parts)} problem(s): " + "; ".join(parts)
 
 
+def _blank(s: pd.Series) -> pd.Series:
+    """True for text cells holding nothing but spaces: missing, as inference counts them."""
+    if not (s.dtype == object or isinstance(s.dtype, pd.StringDtype)):
+        return pd.Series(False, index=s.index)
+    return s.map(lambda v: isinstance(v, str) and not v.strip()).astype(bool)
+
+
 def _as_bool(v: Any) -> Any:
     if isinstance(v, (bool, np.bool_)):
         return bool(v)
     return _BOOL_STRINGS.get(str(v).strip().lower(), v)
+
+
+_WHOLE = 2.0**53  # every float at least this large is a whole number
+
+
+def round_decimals(x: Any, decimals: int) -> Any:
+    """``x`` (a Series or an array) rounded to ``decimals``. Floats too large to hold a fraction are left as
+    they are: numpy rounds by multiplying with 10**decimals, which turns 1e308 into inf.
+
+    Example:
+        >>> round_decimals(np.array([1.25, 1e308]), 1).tolist()
+        [1.2, 1e+308]
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        rounded = np.round(x, decimals)
+        whole = np.abs(x) >= _WHOLE
+    if isinstance(x, pd.Series):
+        return rounded.where(~whole.fillna(False).astype(bool), x)
+    return np.where(whole, x, rounded)
+
+
+def _holds_constant(s: pd.Series, value: Any) -> pd.Series:
+    if isinstance(value, bool):
+        return s.map(lambda v: _as_bool(v) is value).astype(bool)
+    if isinstance(value, (int, float)):  # compared as numbers: "7", 7 and 7.0 all hold the constant 7
+        return pd.to_numeric(s, errors="coerce") == value
+    return s.map(_category_key, na_action="ignore") == _category_key(value)
+
+
+def _constant_series(s: pd.Series, value: Any) -> pd.Series:
+    # the value's own type: an int constant prints as 7, not 7.0, and a bool one as True, not "True"
+    if isinstance(value, bool):
+        return s.map(_as_bool, na_action="ignore").astype(object)
+    if isinstance(value, int) and -(2**63) <= value < 2**63:
+        return pd.to_numeric(s, errors="coerce").round().astype("Int64")
+    if isinstance(value, float):
+        return pd.to_numeric(s, errors="coerce").astype(float)
+    return s
 
 
 def _category_key(v: Any) -> str:
@@ -336,6 +400,13 @@ def _to_datetime(s: pd.Series, fmt: str | None) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(s):
         return s
     return pd.to_datetime(s, format=fmt, errors="coerce")
+
+
+def _as_written(t: pd.Series, fmt: str, unit: str | None = None) -> pd.Series:
+    # Compared as the format writes them: "2000-01-01 00:00:00" is inside a range that starts a microsecond
+    # later in the same second, since the format cannot say anything finer.
+    t = pd.to_datetime(t, unit=unit) if unit else t
+    return _datetime_seconds(pd.to_datetime(t.dt.strftime(fmt), format=fmt, errors="coerce"))
 
 
 def _datetime_seconds(t: pd.Series) -> pd.Series:

@@ -4,7 +4,8 @@ Dependence of a column pair, each in [0, 1]:
 - categorical × categorical: Cramér's V;
 - categorical × numeric: the correlation ratio η (share of the numeric's variance explained by the category);
 - numeric × numeric: |Spearman ρ| (monotone relations, robust to skew).
-Numbers with few distinct values count as numeric; datetimes as seconds; text/id columns are left out.
+Numbers with few distinct values count as numeric; datetimes as seconds; text, id and constant columns are
+left out (a constant depends on nothing and tells nothing about the others).
 
 Components are the connected groups of the graph whose edges are pairs with dependence ≥ ``group_threshold``
 (strongly related columns are generated together). Components are ordered coarse → fine — fewest
@@ -27,6 +28,8 @@ import pandas as pd
 
 from tabline.agents.plan import Component, Plan
 from tabline.schema import Schema, _datetime_seconds, _to_datetime
+
+_UNPROFILED = ("text", "id", "constant")
 
 
 def _with_missing(s: pd.Series) -> pd.Series:
@@ -57,7 +60,7 @@ def correlation_ratio(categories: pd.Series, values: pd.Series) -> float:
 
 def dependence_matrix(df: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     """Symmetric (d, d) matrix of pairwise dependence in [0, 1] over the modelled columns (diagonal 1)."""
-    cols = [c for c in schema.columns if c.kind not in ("text", "id")]
+    cols = [c for c in schema.columns if c.kind not in _UNPROFILED]
     values = {}
     for c in cols:
         s = df[c.name]
@@ -106,7 +109,7 @@ def propose_plan(df: pd.DataFrame, schema: Schema, *, group_threshold: float = 0
     groups: dict[str, list[str]] = {}
     for n in names:
         groups.setdefault(root(n), []).append(n)
-    extra = [c.name for c in schema.columns if c.kind in ("text", "id")]
+    extra = [c.name for c in schema.columns if c.kind in _UNPROFILED]
     distinct = {n: df[n].nunique(dropna=False) for n in names}
     ordered = sorted(groups.values(), key=lambda g: (min(distinct[n] for n in g), names.index(g[0])))
     components: list[Component] = []
@@ -116,9 +119,9 @@ def propose_plan(df: pd.DataFrame, schema: Schema, *, group_threshold: float = 0
         best = {f"{a}~{b}": round(float(dep.loc[a, b]), 2) for a in cols for b in cols if a < b}
         components.append(Component(name=f"c{k}_{cols[0]}", columns=cols, depends_on=deps,
                                     rationale=f"pairwise dependence {best}" if best else "single column"))
-    if extra:  # text/id columns do not depend on anything the LM makes: their own sampler component
+    if extra:  # text/id/constant columns do not depend on anything the LM makes: their own sampler component
         components.append(Component(name="unmodelled", columns=extra, worker="sampler",
-                                    rationale="text and identifier columns are resampled or generated"))
+                                    rationale="text, identifier and constant columns are resampled or generated"))
     return Plan(components=components, rationale=(
         f"columns grouped when dependence ≥ {group_threshold}; component A precedes B when a pair across them "
         f"reaches {edge_threshold}; coarse (few distinct values) before fine"))

@@ -2,8 +2,8 @@
 
 Every metric reads a table through the same lens: numerics as floats, datetimes as seconds since the epoch,
 categoricals and booleans as categories compared by the schema's canonical text form (so ``3``, ``3.0`` and
-``"3"`` are one category), text and id columns left out (free text and row labels carry no distribution a
-tree or a distance can compare). Tables given here are already coerced by `Schema.coerce`.
+``"3"`` are one category), text, id and constant columns left out (free text, row labels and a single value
+carry no distribution a tree or a distance can compare). Tables given here are already coerced by `Schema.coerce`.
 
 Example:
     >>> import numpy as np, pandas as pd
@@ -29,7 +29,7 @@ _MAX_DISTANCE_CATEGORIES = 50
 
 
 def model_columns(schema: Schema, *, exclude: tuple[str, ...] = ()) -> list[Column]:
-    """The schema's columns that models and distances can use (not text, not id), minus ``exclude``."""
+    """The schema's columns that models and distances can use (not text, id or constant), minus ``exclude``."""
     return [c for c in schema.columns if c.kind in MODEL_KINDS and c.name not in exclude]
 
 

@@ -23,7 +23,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from tabline.eval.features import category_keys, distance_features, model_columns, numbers, subsample
 from tabline.eval.report import Comparison, PrivacyScores
-from tabline.schema import Schema
+from tabline.schema import Schema, round_decimals
 
 # Distances are sums of scaled terms near 1; a gap below this is float noise, i.e. a tie.
 _TIE = 1e-9
@@ -88,7 +88,7 @@ def row_keys(df: pd.DataFrame, schema: Schema) -> np.ndarray:
         s = df[col.name]
         if col.kind == "numeric":
             # + 0.0 turns -0.0 into 0.0; rounding first makes 0.1 + 0.2 equal 0.3.
-            text = pd.Series(np.round(numbers(s, col), col.decimals) + 0.0, index=df.index).astype(str)
+            text = pd.Series(round_decimals(numbers(s, col), col.decimals) + 0.0, index=df.index).astype(str)
         elif col.kind == "datetime":
             text = pd.to_datetime(s, errors="coerce").dt.strftime(col.datetime_format)
         elif col.kind in ("categorical", "boolean"):

@@ -2,7 +2,7 @@
 
 The score comes from SDMetrics' ``QualityReport`` (Column Shapes: KS / TV complement per column; Column
 Pair Trends: correlation / contingency similarity per pair; overall = their mean). tabline's schema decides
-each column's sdtype; text and id columns are left out.
+each column's sdtype; text, id and constant columns are left out.
 
 Example:
     >>> import pandas as pd

@@ -109,7 +109,7 @@ class Report(_Strict):
     format_version: Literal[1] = 1
     rows: dict[str, int]  # train / synthetic / holdout, before subsampling
     columns: list[str] = []  # columns the models and distances compared
-    ignored_columns: list[str] = []  # text and id columns
+    ignored_columns: list[str] = []  # text, id and constant columns
     target: str | None = None
     seed: int
     max_rows: int

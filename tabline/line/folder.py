@@ -48,7 +48,7 @@ from typing import Any, Iterator
 import pandas as pd
 
 from tabline.errors import TablineError
-from tabline.io import write_bytes_atomic, write_text_atomic, writing
+from tabline.io import parquet_bytes, write_parquet_atomic, write_text_atomic, writing
 
 FORMAT = 2  # 1 pickled the fitted line (line.pkl); 2 keeps only plain data
 
@@ -193,35 +193,10 @@ class RunFolder:
             os.fsync(fh.fileno())
 
 
-def parquet_bytes(frame: pd.DataFrame) -> bytes:
-    """``frame`` as Parquet. Object columns that mix types (an LLM's answers in a rejected row, say) are
-    stored as text, missing values kept, rather than refused.
-
-    Example:
-        >>> mixed = pd.DataFrame({"a": [1, "x", None]}, dtype=object)
-        >>> pd.read_parquet(io.BytesIO(parquet_bytes(mixed)))["a"].tolist()
-        ['1', 'x', None]
-    """
-    frame = frame.copy()
-    frame.columns = [str(c) for c in frame.columns]
-    for name in frame.columns:
-        s = frame[name]
-        if s.dtype == object and s.dropna().map(type).nunique() > 1:
-            frame[name] = s.map(lambda v: v if v is None or (isinstance(v, float) and v != v) else str(v))
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
-    return buffer.getvalue()
-
-
 def through_parquet(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` after a Parquet round trip: what a resumed run will read back from the folder, so a run
     and its resumed self compute on identical values."""
     return pd.read_parquet(io.BytesIO(parquet_bytes(frame)))
-
-
-def write_parquet_atomic(frame: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Write ``frame`` as Parquet to ``path`` atomically (all or nothing, flushed to disk)."""
-    write_bytes_atomic(parquet_bytes(frame), path)
 
 
 def read_trace(path: str | os.PathLike) -> pd.DataFrame:

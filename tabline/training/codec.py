@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from tabline.schema import Column, _as_bool, _category_key, _datetime_seconds, _to_datetime
+from tabline.schema import Column, _as_bool, _category_key, _datetime_seconds, _to_datetime, round_decimals
 
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
 SPECIAL_TOKENS = ["<pad>", "<bos>", "<eos>", "<unk>"]
@@ -109,6 +109,8 @@ def coarse_index(edges: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(edges) - 2)
 
 
+# distances between values near ±1e308 overflow to inf; the nearest value is still the one at distance 0
+@np.errstate(over="ignore", invalid="ignore")
 def encode_column(code: ColumnCode, col: Column, s: pd.Series) -> np.ndarray:
     """(rows, 2) token ids for one column; a value the column cannot take becomes UNK."""
     out = np.full((len(s), 2), PAD, dtype=np.int64)
@@ -169,15 +171,17 @@ def decode_column(code: ColumnCode, col: Column, toks: np.ndarray, rng: np.rando
             else:
                 x[rows] = rng.uniform(v[f], v[f + 1])
         if not code.is_datetime:
-            x = np.round(x, col.decimals)
+            x = round_decimals(x, col.decimals)
         x = np.where(null, np.nan, np.clip(x, col.min, col.max))
     if code.is_datetime:
-        t = pd.to_datetime(pd.Series(x), unit="s")
+        t = pd.to_datetime(pd.Series(x), unit="s").dt.round("us")  # float seconds are exact to a microsecond at best
         return pd.Series(t.dt.strftime(col.datetime_format), dtype=object).where(~null, None)
     return pd.Series(x)
 
 
 def bad_condition(col: Column, value: object) -> str:
+    if col.kind == "constant":
+        return f"condition {col.name}={value!r}: the column is constant (every row is {col.categories[0]!r})"
     if col.kind in ("categorical", "boolean"):
         cats = col.categories or []
         shown = ", ".join(repr(c) for c in cats[:8]) + (", ..." if len(cats) > 8 else "")

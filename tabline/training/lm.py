@@ -164,7 +164,7 @@ class TabularLM:
         )
         self.external = ExternalColumns.fit(df, self.schema)
         if not tok.codes:
-            raise InvalidTableError("the table has only text/identifier columns: there is nothing to model")
+            raise InvalidTableError("the table has only text, identifier and constant columns: there is nothing to model")
         values = tok.encode_values(df)  # (N, d, 2)
         perm = rng.permutation(len(df))
         n_val = max(1, int(round(cfg.val_fraction * len(df))))
@@ -301,7 +301,7 @@ class TabularLM:
         for name in given.columns:
             frame[name] = given[name]  # exact condition values, not their (possibly binned) decoding
         external = self.external.sample(n, rng)
-        frame = pd.concat([frame, external[[c for c in external.columns if c in wanted]]], axis=1)
+        frame = pd.concat([frame, external[[c for c in external.columns if c in wanted and c not in frame]]], axis=1)
         names = [c for c in self.schema.names if c in frame.columns]
         return self.schema.format(frame.reindex(columns=self.schema.names))[names]
 

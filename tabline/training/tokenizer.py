@@ -12,8 +12,8 @@ Encodings (chosen by measuring round-trip error and sequence length; see docs/ta
   (lossless); otherwise it names one of ``fine_bins`` sub-quantile bins and decoding draws uniformly inside
   it, then rounds to the column's decimals. Decoded values never leave the observed range.
 - a missing-value token per nullable column (and a matching "no fine value" token for two-token columns);
-- text / identifier columns are not modelled: text is resampled from its observed values, identifiers
-  are generated fresh (see `ExternalColumns`).
+- text / identifier / constant columns are not modelled: text is resampled from its observed values,
+  identifiers are generated fresh, a constant is copied into every row (see `ExternalColumns`).
 
 Example:
     >>> import pandas as pd
@@ -36,6 +36,8 @@ import pandas as pd
 
 from tabline.errors import ConditionError, InvalidTableError
 from tabline.schema import Schema
+
+UNMODELLED_KINDS = ("text", "id", "constant")  # filled by `ExternalColumns`, not generated token by token
 from tabline.training.codec import (  # noqa: F401 - PAD..SPECIAL_TOKENS are re-exported
     BOS, EOS, PAD, SPECIAL_TOKENS, UNK, ColumnCode, bad_condition, decode_column, encode_column, fit_column,
 )
@@ -63,7 +65,7 @@ class TableTokenizer:
         next_id = len(SPECIAL_TOKENS)
         codes = []
         for col in schema.columns:
-            if col.kind in ("text", "id"):
+            if col.kind in UNMODELLED_KINDS:
                 continue
             code, next_id = fit_column(col, typed[col.name], next_id, coarse_bins, fine_bins, exact_values)
             codes.append(code)
@@ -71,7 +73,7 @@ class TableTokenizer:
 
     @property
     def modelled(self) -> list[str]:
-        """Names of the columns the language model generates (text and id columns are not among them)."""
+        """Names of the columns the language model generates (text, id and constant columns are not among them)."""
         return [c.name for c in self.codes]
 
     def code(self, name: str) -> ColumnCode:
@@ -172,17 +174,22 @@ class TableTokenizer:
         for name in frame.columns:
             if name not in self.schema.names:
                 raise ConditionError(f"unknown condition column {name!r}; columns are {self.schema.names}")
+            if self.schema.column(name).kind == "constant":
+                continue  # every row holds the constant anyway; a different value is refused below
             if name not in self.modelled:
                 kind = self.schema.column(name).kind
                 raise ConditionError(f"column {name!r} holds {kind} values, which cannot be a condition")
         typed = self.schema.coerce(frame)
         valid = self.schema.check(frame.reindex(columns=self.schema.names))
         for name in frame.columns:
-            col, j = self.schema.column(name), self.modelled.index(name)
+            col = self.schema.column(name)
             if not valid[name].all():
                 bad = frame.loc[~valid[name], name]
                 raise ConditionError(bad_condition(col, bad.iloc[0]) + (
                     f" ({len(bad)} of {len(frame)} rows)" if len(frame) > 1 and len(bad) < len(frame) else ""))
+            if col.kind == "constant":
+                continue
+            j = self.modelled.index(name)
             slots = self.codes[j].slots
             forced[:, j, :slots] = encode_column(self.codes[j], col, typed[name])[:, :slots]
         return forced, typed

@@ -45,3 +45,15 @@ def test_unmodelled_columns_get_a_sampler_component(mixed_table):
     plan = propose_plan(mixed_table, Schema.infer(mixed_table))
     unmodelled = plan.component("unmodelled")
     assert sorted(unmodelled.columns) == ["customer", "note"] and unmodelled.worker == "sampler"
+
+
+def test_constant_columns_are_left_out_of_the_dependence_and_sampled_apart():
+    rng = np.random.default_rng(0)
+    g = rng.choice(["a", "b"], 200)
+    df = pd.DataFrame({"g": g, "v": np.where(g == "a", 0.0, 10.0) + rng.normal(size=200), "unit": "kg", "n": 3})
+    schema = Schema.infer(df)
+
+    plan = propose_plan(df, schema)
+
+    assert list(dependence_matrix(df, schema).index) == ["g", "v"]
+    assert [c.columns for c in plan.components if c.name == "unmodelled"] == [["unit", "n"]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tabline.eval.features import subsample, tree_features
+from tabline.eval.features import model_columns, subsample, tree_features
 from tabline.schema import Column
 
 
@@ -36,3 +36,16 @@ def test_subsample_is_seeded_and_keeps_small_tables_whole():
 
     assert first.equals(again) and len(first) == 10 and first["a"].is_unique
     assert subsample(df, 1000, np.random.default_rng(5)) is df
+
+
+def test_constant_columns_feed_no_model_or_distance():
+    from tabline.eval.privacy import row_keys
+    from tabline.eval.quality import sdmetrics_metadata
+    from tabline.schema import Schema
+
+    df = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "c": ["a", "b", "a", "a"], "unit": ["kg"] * 4})
+    schema = Schema.infer(df)
+
+    assert [c.name for c in model_columns(schema)] == ["x", "c"]
+    assert list(sdmetrics_metadata(schema)["columns"]) == ["x", "c"]
+    assert (row_keys(df, schema) == row_keys(df.assign(unit="other"), schema)).all()  # a constant tells no row apart

@@ -89,3 +89,29 @@ def test_encode_conditions_rejects_bad_columns_and_values(diamonds):
         j, slots = tok.modelled.index(name), tok.code(name).slots
         assert (forced[:, j, :slots] == expected[:, j, :slots]).all()
     assert typed["carat"].tolist() == [0.5, 1.01]
+
+
+def test_constant_columns_are_not_modelled_and_a_condition_on_them_is_checked():
+    df = pd.DataFrame({"x": [1, 2, 3, 1], "unit": ["kg"] * 4, "n": [5] * 4})
+    tok = _fit(df)
+
+    assert tok.modelled == ["x"] and tok.row_length() == 2 + 2
+    forced, typed = tok.encode_conditions(pd.DataFrame({"n": ["5"], "x": [2]}))
+    assert typed["n"].tolist() == [5] and (forced[:, 0, 0] >= 0).all()
+    with pytest.raises(ConditionError, match=r"condition unit='g': the column is constant \(every row is 'kg'\)"):
+        tok.encode_conditions(pd.DataFrame({"unit": ["g"]}))
+
+
+@pytest.mark.parametrize("values", [
+    pytest.param([True, None, True, True], id="bool"),
+    pytest.param(["a", None, "a", "a"], id="category"),
+    pytest.param([4.5, None, 4.5, 4.5], id="number"),
+])
+def test_one_value_plus_missing_round_trips(values):
+    df = pd.DataFrame({"x": [1, 2, 3, 1], "k": values})
+    tok = _fit(df)
+
+    back = tok.decode(tok.encode(df))
+
+    assert back["k"].isna().tolist() == [False, True, False, False]
+    assert back["k"].dropna().tolist() == [values[0]] * 3

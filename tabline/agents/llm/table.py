@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from tabline.schema import Column, Schema
+from tabline.schema import Column, Schema, round_decimals
 
 _MAX_ENUM = 200  # more categories than this are listed in the prompt's text only (a huge enum slows decoding)
 
@@ -52,6 +52,8 @@ def _describe(col: Column, meaning: str | None) -> str:
         kind, values = col.kind, f"one of {shown}" + (f" (and {len(cats) - 60} more)" if len(cats) > 60 else "")
     elif col.kind == "datetime":
         kind, values = "date", f"formatted {col.datetime_format}"
+    elif col.kind == "constant":
+        kind, values = "constant", f"always {json.dumps(_plain(col.categories[0]))}"
     else:
         kind, values = col.kind, "free text" if col.kind == "text" else "an identifier"
     null = "; may be null" if col.nullable else ""
@@ -75,6 +77,8 @@ def _value_type(col: Column) -> Any:
         base = bool
     elif col.kind == "categorical" and col.categories and len(col.categories) <= _MAX_ENUM:
         base = Literal[tuple(_plain(c) for c in col.categories)]  # type: ignore[misc]
+    elif col.kind == "constant":
+        base = Literal[_plain(col.categories[0])]  # type: ignore[misc]
     else:
         base = str
     return Optional[base] if col.nullable else base
@@ -119,7 +123,7 @@ def validate_rows(frame: pd.DataFrame, schema: Schema) -> dict[Any, str]:
     typed = frame.copy()
     for col in sub.columns:
         if col.kind == "numeric":
-            typed[col.name] = pd.to_numeric(typed[col.name], errors="coerce").round(col.decimals)
+            typed[col.name] = round_decimals(pd.to_numeric(typed[col.name], errors="coerce"), col.decimals)
     masks, _ = sub._check_with_reasons(typed)
     problems: dict[Any, list[str]] = {}
     for col in sub.columns:
@@ -137,6 +141,8 @@ def _why(col: Column, value: Any) -> str:
         return f"is not {'an integer' if col.dtype == 'int' else 'a number'} in [{_num(col.min)}, {_num(col.max)}]"
     if col.kind in ("categorical", "boolean"):
         return "is not one of the column's values"
+    if col.kind == "constant":
+        return f"is not the column's one value {_show(col.categories[0])}"
     if col.kind == "datetime":
         return f"is not a date formatted {col.datetime_format} in the observed range"
     return "is empty"
