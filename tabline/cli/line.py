@@ -1,0 +1,163 @@
+"""The assembly-line commands: `tabline run` (start or resume a run) and `tabline trace summary`.
+
+Example:
+    $ tabline run data.csv -n 20000 -o runs/x --target label && tabline trace summary runs/x
+"""
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from tabline.cli import _friendly, _read, app, err, out
+from tabline.errors import InvalidArgumentError
+
+
+@app.command()
+@_friendly
+def run(
+    data: Optional[Path] = typer.Argument(None, help="CSV file with a header row (not needed with --resume)."),
+    rows: Optional[int] = typer.Option(None, "-n", "--rows", help="Accepted rows to make."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Run folder (default: runs/line-<time>)."),
+    target: Optional[str] = typer.Option(None, "--target", help="Label column: adds DATE tree arms' target and label judges."),
+    rebalance: list[str] = typer.Option([], "--rebalance", help="COLUMN=RATIO or COLUMN=CLASS:RATIO, e.g. smoker=0.5 (repeatable)."),
+    team_file: Optional[Path] = typer.Option(None, "--team", help="Team YAML (agents, judges, QC, bandit)."),
+    seed: Optional[int] = typer.Option(None, help="Random seed (default: the team's, 0)."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this folder from its last checkpoint."),
+    max_batches: Optional[int] = typer.Option(None, "--max-batches", help="Stop after this many batches."),
+    max_seconds: Optional[float] = typer.Option(None, "--max-seconds", help="Stop after this many seconds of generation."),
+    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Seconds of LM training."),
+    llm: list[str] = typer.Option([], "--llm", help="COLUMN=MODEL: an LLM fills COLUMN ('*' = every column), e.g. "
+                                  "notes=openai-compatible:http://127.0.0.1:8000/v1:Qwen/Qwen2.5-7B-Instruct (repeatable)."),
+    judge_llm: Optional[str] = typer.Option(None, "--judge-llm", help="MODEL: add an LLM judge (rubric score 1-5; keeps rows scored >= 3)."),
+    coordinator_llm: Optional[str] = typer.Option(None, "--coordinator-llm", help="MODEL: an LLM task manager splits the columns (T²)."),
+    about: Optional[str] = typer.Option(None, "--about", help="What the table is, in a sentence (LLM agents read it)."),
+    align_every: Optional[int] = typer.Option(None, "--align-every", help="TabGRAA: after every K batches, align the "
+                                              "TabularLM on those batches' rows ranked by QC (docs/tabgraa.md)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Run the assembly line: coordinator → column workers → judges → QC → bandit, until N rows are accepted.
+
+    The run folder exists before anything is fitted. Killed or interrupted at any moment (even while the
+    model trains)? `tabline run --resume RUN_DIR` continues and ends with the rows an uninterrupted run makes."""
+    from tabline.agents.team import Team
+    from tabline.line.assembly import AssemblyLine
+
+    if resume is not None:
+        if data is not None or rows is not None:
+            raise InvalidArgumentError("--resume takes only the run folder; the data and -n were fixed when the run began")
+        with _interruptible(resume):
+            result = AssemblyLine.resume(resume, progress=not quiet)
+    else:
+        if data is None or rows is None:
+            raise InvalidArgumentError("give the data file and -n ROWS, e.g. `tabline run data.csv -n 20000 -o runs/x`")
+        team = Team.load(team_file) if team_file else Team()
+        changes: dict = {}
+        if target is not None:
+            changes["target"] = target
+        if seed is not None:
+            changes["seed"] = seed
+        if max_batches is not None:
+            changes["max_batches"] = max_batches
+        if max_seconds is not None:
+            changes["max_seconds"] = max_seconds
+        if time_budget is not None:
+            changes["lm"] = {**team.lm.model_dump(), "time_budget_s": time_budget}
+        if rebalance:
+            changes["evolvers"] = [e.model_dump() for e in team.evolvers] + [_parse_rebalance(r) for r in rebalance]
+        if llm:
+            workers = {k: w.model_dump() for k, w in team.workers.items()}
+            for item in llm:
+                column, model = _parse_llm(item)
+                workers[column] = {**workers.get(column, {}), "kind": "llm", "model": model}
+            changes["workers"] = workers
+        if judge_llm:
+            changes["judges"] = [j.model_dump() for j in team.judges if j.kind != "llm"] + [{"kind": "llm", "model": judge_llm}]
+        if coordinator_llm:
+            changes["coordinator"] = {**team.coordinator.model_dump(), "model": coordinator_llm}
+        if about is not None:
+            changes["about"] = about
+        if changes:
+            team = Team.from_dict({**team.model_dump(), **changes}, source="options")
+        df = _read(data)
+        output = output or Path("runs") / f"line-{datetime.now():%Y%m%d-%H%M%S}"
+        if not quiet:
+            out.print(f"run folder: {output} — safe to interrupt at any moment: `tabline run --resume {output}` "
+                      "continues where it stopped", highlight=False)
+        with _interruptible(output):
+            result = AssemblyLine(team, align_every=align_every).run(rows, output, data=df, progress=not quiet)
+    _print_line_result(result)
+
+
+@contextlib.contextmanager
+def _interruptible(run_dir: Path):
+    """Ctrl-C during a run: say how to continue it (every finished epoch and batch is on disk)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if (run_dir / "run.json").exists():
+            err.print(f"interrupted; `tabline run --resume {run_dir}` continues where it stopped")
+        else:
+            err.print("interrupted before the run folder was made; nothing was written")
+        raise typer.Exit(130) from None
+
+
+def _parse_llm(item: str) -> tuple[str, str]:
+    column, sep, model = item.partition("=")
+    if not sep or not column or not model:
+        raise InvalidArgumentError(f"--llm {item!r}: expected COLUMN=MODEL, e.g. --llm notes=openai:gpt-4o-mini "
+                                   "or --llm '*=openai-compatible:http://127.0.0.1:8000/v1:MODEL'")
+    return column, model
+
+
+def _parse_rebalance(item: str) -> dict:
+    name, sep, rest = item.partition("=")
+    value, _, ratio = rest.rpartition(":")
+    try:
+        share = float(ratio)
+    except ValueError:
+        share = None
+    if not sep or not name or share is None or not 0 < share < 1:
+        raise InvalidArgumentError(f"--rebalance {item!r}: expected COLUMN=RATIO or COLUMN=CLASS:RATIO with 0 < RATIO < 1, "
+                                   "e.g. --rebalance smoker=yes:0.5")
+    return {"kind": "rebalance", "column": name, "value": value or None, "ratio": share}
+
+
+def _print_line_result(result) -> None:
+    r = result.report
+    out.print(f"accepted {r['accepted']:,} of {r['n_requested']:,} requested rows from {r['generated']:,} generated "
+              f"(yield {r['yield']:.0%}) in {r['batches']} batches, {r['seconds']:.0f} s; stopped: {r['stop_reason']}")
+    for stage, kinds in r["rejections"].items():
+        out.print(f"  rejected at {stage}: " + ", ".join(f"{k} {n:,}" for k, n in kinds.items()))
+    llm = r.get("llm")
+    if llm:
+        cost = f", ${llm['cost_usd']:.4f}" if llm.get("cost_usd") is not None else ""
+        out.print(f"  LLM: {llm['calls']:,} calls ({llm['cached']:,} from the cache), {llm['input_tokens']:,} input + "
+                  f"{llm['output_tokens']:,} output tokens{cost}; {llm['retries']:,} retries, {llm['repairs']:,} "
+                  f"re-asks, {llm['failures']:,} rows given up (raw answers in batches/llm-*.json)")
+    out.print(f"[bold green]done[/] → {result.run_dir}/ (data.csv, rejected.csv, report.json, trace.jsonl, graph.mmd)")
+
+
+trace_app = typer.Typer(help="Look at a run's agent trace.", no_args_is_help=True)
+app.add_typer(trace_app, name="trace")
+
+
+@trace_app.command("summary")
+@_friendly
+def trace_summary(run_dir: Path = typer.Argument(..., help="A run folder made by `tabline run`.")) -> None:
+    """Per-node and per-arm tables from RUN_DIR/trace.jsonl."""
+    from rich.table import Table
+
+    from tabline.line.trace import summarise
+
+    nodes, arms = summarise(run_dir / "trace.jsonl")
+    for title, frame in (("nodes", nodes), ("arms", arms)):
+        table = Table(title=title)
+        for col in frame.columns:
+            table.add_column(str(col), justify="left" if col in ("node", "agent", "arm") else "right")
+        for _, row in frame.iterrows():
+            table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
+        out.print(table)

@@ -1,0 +1,154 @@
+"""The table commands: fit, sample, evaluate, schema and the demo.
+
+Example:
+    $ tabline fit data.csv -o model/ && tabline sample model/ -n 1000 -o synthetic.csv
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from tabline.cli import _BAD_LINES_HELP, _DATA_HELP, _SEP_HELP, _friendly, _read, app, out
+from tabline.errors import InvalidArgumentError
+
+
+@app.command()
+@_friendly
+def fit(
+    data: Path = typer.Argument(..., help=_DATA_HELP),
+    output: Path = typer.Option(..., "-o", "--output", help="Model directory to write (replaced atomically)."),
+    seed: int = typer.Option(0, help="Random seed (same seed + data = same model)."),
+    epochs: int = typer.Option(40, help="Maximum training epochs (early stopping usually ends sooner)."),
+    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Stop training after this many seconds."),
+    schema_file: Optional[Path] = typer.Option(None, "--schema", help="Schema JSON/YAML (from `tabline schema`) to use instead of inferring."),
+    drop: list[str] = typer.Option([], "--drop", help="Column to leave out (repeatable)."),
+    na_value: list[str] = typer.Option([], "--na-value", help="Extra text that means 'missing', e.g. '?' (repeatable)."),
+    encoding: str = typer.Option("utf-8", help="Text encoding of the CSV file."),
+    sep: Optional[str] = typer.Option(None, "--sep", help=_SEP_HELP),
+    on_bad_lines: str = typer.Option("error", "--on-bad-lines", help=_BAD_LINES_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Learn a tabular language model from a table file and save it to a directory.
+
+    Interrupted (Ctrl-C, kill)? Run the same command again: it continues from the last finished epoch."""
+    from tabline.schema import Schema
+    from tabline.training import TabularLM, TabularLMConfig
+
+    df = _read(data, encoding=encoding, na_values=na_value or None, drop=drop or None, sep=sep, on_bad_lines=on_bad_lines)
+    schema = Schema.load(schema_file) if schema_file else None  # None: fit() checks the row count, then infers
+    lm = TabularLM(TabularLMConfig(seed=seed, max_epochs=epochs, time_budget_s=time_budget))
+    # A killed fit leaves its last epoch here; the same command then continues it instead of starting over.
+    checkpoint = output.parent / f".{output.name}.fit-checkpoint"
+    if (checkpoint / "state.json").exists() and not quiet:
+        out.print(f"continuing the fit that was interrupted (training state in {checkpoint})", highlight=False)
+    lm.fit(df, schema, progress=not quiet, checkpoint=checkpoint)
+    lm.save(output)
+    shutil.rmtree(checkpoint, ignore_errors=True)
+    log = lm.log
+    out.print(f"fitted {lm.num_parameters():,} parameters on {len(df):,} rows × {df.shape[1]} columns in "
+              f"{log.seconds:.0f} s ({log.epochs} epochs, stopped by {log.stopped_by.replace('_', ' ')}, "
+              f"best validation loss {log.best_val_loss:.3f}) → {output}")
+
+
+@app.command()
+@_friendly
+def sample(
+    model_dir: Path = typer.Argument(..., help="Directory written by `tabline fit`."),
+    n: int = typer.Option(..., "-n", "--rows", help="Number of rows to generate."),
+    output: Path = typer.Option(..., "-o", "--output", help="File to write (atomically): .csv, or .parquet / .pq."),
+    condition: list[str] = typer.Option([], "--condition", "-c", help="Fix a column: COL=VALUE (repeatable)."),
+    seed: int = typer.Option(0, help="Random seed (same seed = same rows)."),
+    temperature: float = typer.Option(1.0, help="Sampling temperature; 1 follows the learnt distribution."),
+    top_p: float = typer.Option(1.0, "--top-p", help="Nucleus sampling threshold in (0, 1]."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Generate schema-valid synthetic rows from a fitted model."""
+    from tabline.io import write_csv_atomic, write_parquet_atomic
+    from tabline.training import TabularLM
+
+    writers = {".csv": write_csv_atomic, ".parquet": write_parquet_atomic, ".pq": write_parquet_atomic}
+    write = writers.get(output.suffix.lower())
+    if write is None:
+        raise InvalidArgumentError(f"-o {output}: the file name must end in .csv, .parquet or .pq (it says which "
+                                   "format to write)")
+    if n <= 0:
+        raise InvalidArgumentError(f"-n must be a positive number of rows, got {n}")
+    lm = TabularLM.load(model_dir)
+    conditions = _parse_conditions(condition)
+    frame = lm.sample(n, conditions=conditions or None, seed=seed, temperature=temperature, top_p=top_p,
+                      progress=not quiet)
+    write(frame, output)
+    out.print(f"wrote {len(frame):,} rows → {output}")
+
+
+@app.command()
+@_friendly
+def evaluate(
+    train: Path = typer.Argument(..., help="The real rows the model learnt from."),
+    synthetic: Path = typer.Argument(..., help="The synthetic rows to judge."),
+    holdout: Path = typer.Option(..., "--holdout", help="Real rows the model never saw (the ceiling)."),
+    target: Optional[str] = typer.Option(None, "--target", help="Column to predict for the utility (TSTR) score."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the report as JSON here."),
+    seed: int = typer.Option(0, help="Random seed for subsampling and classifiers."),
+) -> None:
+    """Score a synthetic table against real data: quality, detection, utility, privacy, validity."""
+    from tabline.eval import evaluate as run_evaluation
+    from tabline.io import write_text_atomic
+
+    report = run_evaluation(_read(train), _read(synthetic), _read(holdout), target=target, seed=seed)
+    report.render(out)
+    if json_out:
+        write_text_atomic(report.to_json(), json_out)
+        out.print(f"report → {json_out}")
+
+
+@app.command("schema")
+@_friendly
+def show_schema(
+    data: Path = typer.Argument(..., help=_DATA_HELP),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the schema here (.yaml or .json) to edit it."),
+    drop: list[str] = typer.Option([], "--drop", help="Column to leave out (repeatable)."),
+    na_value: list[str] = typer.Option([], "--na-value", help="Extra text that means 'missing' (repeatable)."),
+    encoding: str = typer.Option("utf-8", help="Text encoding of the CSV file."),
+    sep: Optional[str] = typer.Option(None, "--sep", help=_SEP_HELP),
+    on_bad_lines: str = typer.Option("error", "--on-bad-lines", help=_BAD_LINES_HELP),
+) -> None:
+    """Show the schema tabline infers for a table file (types, ranges, categories, missing values)."""
+    from tabline.io import write_text_atomic
+    from tabline.schema import Schema
+
+    schema = Schema.infer(_read(data, encoding=encoding, na_values=na_value or None, drop=drop or None, sep=sep,
+                                on_bad_lines=on_bad_lines))
+    text = schema.to_json() if output and output.suffix == ".json" else schema.to_yaml()
+    if output:
+        write_text_atomic(text, output)
+        out.print(f"schema → {output}")
+    else:
+        out.print(text, highlight=False, markup=False)
+
+
+@app.command()
+@_friendly
+def demo(
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Run folder (default: runs/demo-<time>)."),
+    seed: int = typer.Option(0, help="Random seed."),
+    time_budget: float = typer.Option(100.0, "--time-budget", help="Seconds of training."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """The main job: learn a real table shipped with tabline, generate a synthetic copy, and score it."""
+    from tabline.demo import run_demo
+
+    run_demo(output, seed=seed, time_budget_s=time_budget, progress=not quiet, console=out)
+
+
+def _parse_conditions(items: list[str]) -> dict[str, str]:
+    conditions = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise InvalidArgumentError(f"--condition {item!r}: expected COLUMN=VALUE, e.g. --condition cut=Ideal")
+        conditions[name] = value
+    return conditions
