@@ -87,6 +87,8 @@ def kill_and_resume(data: Path, team: Path, run_dir: Path, n: int, *, attempts: 
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             log.kills.append((round(moment, 2), phase(run_dir)))
+            if log.kills[-1][1] == "done":
+                break  # killed while exiting: the run itself had finished
         finally:
             proc.stderr.close()
     final = subprocess.run(next_command(data, team, run_dir, n), env=env(), capture_output=True, text=True,
