@@ -38,7 +38,12 @@ def main() -> None:
                     help="kill moments are uniform over this fraction of an uninterrupted run's time")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "out" / "kills")
+    ap.add_argument("--report-only", action="store_true", help="re-render RESULTS.md from results/kills/kills.json")
     args = ap.parse_args()
+    if args.report_only:
+        report = json.loads((OUT / "kills.json").read_text())
+        replace_section(ROOT / "benchmarks" / "RESULTS.md", "<!-- kills:begin -->", "<!-- kills:end -->", render(report))
+        return
 
     from tabline.demo import load_demo_table
 
@@ -79,8 +84,16 @@ def main() -> None:
     replace_section(ROOT / "benchmarks" / "RESULTS.md", "<!-- kills:begin -->", "<!-- kills:end -->", render(report))
 
 
+PHASES = {  # the run's state when the kill landed (read from the folder just after it)
+    "before run.json": "start-up: imports, reading the table, writing the run folder (no run.json yet)",
+    "fitting": "the LM's fit (run.json says fitting)",
+    "running": "the line: judges' fit, batches, batch files, the final CSVs (run.json says running)",
+    "done": "after the run was marked done (printing, exiting)",
+}
+
+
 def phase_kind(phase: str) -> str:
-    return phase.split(" (")[0]
+    return PHASES[phase.split(" (")[0]]
 
 
 def render(report: dict) -> str:
