@@ -8,9 +8,13 @@ from tabline.io import atomic_directory, read_table, write_csv_atomic, write_par
 from tabline.tables import TableNote
 
 
-def test_crash_while_writing_csv_keeps_the_old_file(tmp_path, monkeypatch):
-    dest = tmp_path / "out.csv"
-    write_csv_atomic(pd.DataFrame({"a": [1, 2, 3]}), dest)
+@pytest.mark.parametrize("writer, name", [
+    pytest.param(write_csv_atomic, "out.csv", id="csv"),
+    pytest.param(write_parquet_atomic, "out.parquet", id="parquet"),
+])
+def test_a_crash_while_writing_keeps_the_old_file(tmp_path, monkeypatch, writer, name):
+    dest = tmp_path / name
+    writer(pd.DataFrame({"a": [1, 2, 3]}), dest)
     before = dest.read_bytes()
 
     def crash(fd):
@@ -18,9 +22,9 @@ def test_crash_while_writing_csv_keeps_the_old_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "fsync", crash)
     with pytest.raises(KeyboardInterrupt):
-        write_csv_atomic(pd.DataFrame({"a": range(1000)}), dest)
+        writer(pd.DataFrame({"a": range(1000)}), dest)
     assert dest.read_bytes() == before
-    assert os.listdir(tmp_path) == ["out.csv"]  # no temporary file left behind
+    assert os.listdir(tmp_path) == [name]  # no temporary file left behind
 
 
 def test_failed_directory_write_keeps_the_previous_directory(tmp_path):
@@ -51,20 +55,6 @@ def test_read_table_problems_name_the_file(tmp_path):
     with pytest.raises(TablineError, match=r"cannot drop \['c'\]"):
         read_table(tmp_path / "d.csv", drop=["c"])
     assert read_table(tmp_path / "d.csv", drop=["b"]).columns.tolist() == ["a"]
-
-
-def test_crash_while_writing_parquet_keeps_the_old_file(tmp_path, monkeypatch):
-    dest = tmp_path / "out.parquet"
-    write_parquet_atomic(pd.DataFrame({"a": [1, 2, 3]}), dest)
-    before = dest.read_bytes()
-
-    def crash(fd):
-        raise KeyboardInterrupt  # the new bytes are in the temporary file, not yet moved into place
-
-    monkeypatch.setattr(os, "fsync", crash)
-    with pytest.raises(KeyboardInterrupt):
-        write_parquet_atomic(pd.DataFrame({"a": range(1000)}), dest)
-    assert dest.read_bytes() == before and os.listdir(tmp_path) == ["out.parquet"]
 
 
 def test_notes_become_warnings_when_no_list_is_given(tmp_path):
