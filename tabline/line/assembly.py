@@ -261,7 +261,7 @@ class AssemblyLine:
                               folder.path / "llm-coordinator.json")
         write_text_atomic(mermaid(build_line_graph(runtime, run_id=run_id)), folder.path / "graph.mmd")
         if folder.read_manifest().get("status") != "running":
-            folder.update_manifest(status="running")
+            folder.update_manifest(status="running", uses_lm=self.lm is not None)
         return drive(runtime, folder, run_id, runtime.initial_state(n_rows), progress)
 
     @classmethod
@@ -285,7 +285,7 @@ class AssemblyLine:
                        align=manifest.get("align"))
             if folder.model.exists():
                 line.lm = TabularLM.load(folder.model)
-            elif manifest.get("status") != "fitting":
+            elif manifest.get("uses_lm"):
                 raise TablineError(f"run folder {folder.path} is missing model/ (the fitted LM); it was deleted or "
                                    f"moved — restore it, then `tabline run --resume {folder.path}`")
             real = folder.read_table(folder.real, "the real rows the line learns from")

@@ -125,3 +125,16 @@ def test_sigkill_then_resume_loses_and_duplicates_nothing(tiny_lm, tmp_path):
     assert len(result.data) == n and result.stop_reason == "target"
     assert not row_keys(result.data, tiny_lm.schema).duplicated().any()
     pd.testing.assert_frame_equal(result.data, reference)
+
+
+def test_a_line_without_an_lm_resumes_too(diamonds, tmp_path):
+    # Setup: every column resampled from real rows, rules only: no TabularLM anywhere
+    team = Team.from_dict({"batch_rows": 100, "workers": {"*": {"kind": "sampler"}}, "judges": [{"kind": "rules"}],
+                           "coordinator": {"detect_expressions": False}})
+    first = AssemblyLine(team).run(150, tmp_path / "run", data=diamonds.head(300), progress=False)
+    assert not (tmp_path / "run" / "model").exists()
+    manifest = json.loads((tmp_path / "run" / "run.json").read_text())
+    (tmp_path / "run" / "run.json").write_text(json.dumps({**manifest, "status": "running"}))  # killed at the end
+    # Run / Assert
+    again = AssemblyLine.resume(tmp_path / "run", progress=False)
+    pd.testing.assert_frame_equal(again.data, first.data)
