@@ -57,7 +57,18 @@ def sniff_delimiter(text: str) -> str:
         >>> sniff_delimiter("a|b|c\\n1|2|3\\n"), sniff_delimiter("one column\\n1\\n")
         ('|', ',')
     """
-    best, best_score = ",", -1
+    return sniff(text)[0]
+
+
+def sniff(text: str) -> tuple[str, dict[str, int]]:
+    """The delimiter `sniff_delimiter` picks, and the others that split the file just as consistently
+    (delimiter -> fields per line): a file that reads two ways, which the user should hear of.
+
+    Example:
+        >>> sniff("a;b, c\\n1;2, 3\\n")
+        (',', {';': 2})
+    """
+    scores: dict[str, tuple[int, int]] = {}
     for delim in DELIMITERS:
         try:  # strict: a delimiter under which the quoting breaks is not the file's
             reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=True)
@@ -68,10 +79,13 @@ def sniff_delimiter(text: str) -> str:
             continue
         width = len(records[0])
         # R's write.table writes one field more per row than in its header (the row names)
-        score = max(sum(len(r) == width for r in records[1:]), sum(len(r) == width + 1 for r in records[1:]))
-        if score > best_score:
-            best, best_score = delim, score
-    return best
+        scores[delim] = (max(sum(len(r) == width for r in records[1:]), sum(len(r) == width + 1 for r in records[1:])),
+                         width)
+    if not scores:
+        return ",", {}
+    best = max(scores, key=lambda d: scores[d][0])  # the first of equals: DELIMITERS is in order of preference
+    score = scores[best][0]
+    return best, {d: w for d, (sc, w) in scores.items() if d != best and sc == score}
 
 
 def check_delimiter(sep: str) -> str:
@@ -89,9 +103,12 @@ def read_delimited(
     """Split ``text`` into records; errors and notes name ``label`` (the file) and line numbers."""
     if on_bad_lines not in ("error", "skip"):
         raise InvalidArgumentError(f"--on-bad-lines must be 'error' or 'skip', got {on_bad_lines!r}")
-    delim = check_delimiter(sep) if sep is not None else sniff_delimiter(text)
+    delim, rivals = (check_delimiter(sep), {}) if sep is not None else sniff(text)
     if sep is None and delim != ",":
         notes.append(f"fields are separated by {DELIMITER_NAMES[delim]}s (detected; --sep chooses another)")
+    for other, fields in rivals.items():  # read one way, but it reads another way just as well: say so
+        notes.append(f"every line also splits into {fields} fields at {DELIMITER_NAMES[other]}s; read with "
+                     f"{DELIMITER_NAMES[delim]}s — if that is wrong, pass --sep '{other}'")
     header, lines, rows, blank = _split(text, label, delim)
     if blank and len(header) == 1:
         notes.append(f"skipped {_count(blank, 'empty line')}: in a table of one column an empty line may mean a "

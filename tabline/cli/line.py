@@ -12,7 +12,7 @@ from typing import Optional
 
 import typer
 
-from tabline.cli import _friendly, _read, app, err, out
+from tabline.cli import _BAD_LINES_HELP, _SEP_HELP, _friendly, _read, app, err, out
 from tabline.errors import InvalidArgumentError
 
 
@@ -37,6 +37,8 @@ def run(
     about: Optional[str] = typer.Option(None, "--about", help="What the table is, in a sentence (LLM agents read it)."),
     align_every: Optional[int] = typer.Option(None, "--align-every", help="TabGRAA: after every K batches, align the "
                                               "TabularLM on those batches' rows ranked by QC (docs/tabgraa.md)."),
+    sep: Optional[str] = typer.Option(None, "--sep", help=_SEP_HELP),
+    on_bad_lines: str = typer.Option("error", "--on-bad-lines", help=_BAD_LINES_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Run the assembly line: coordinator → column workers → judges → QC → bandit, until N rows are accepted.
@@ -82,7 +84,7 @@ def run(
             changes["about"] = about
         if changes:
             team = Team.from_dict({**team.model_dump(), **changes}, source="options")
-        df = _read(data)
+        df = _read(data, sep=sep, on_bad_lines=on_bad_lines)
         output = output or Path("runs") / f"line-{datetime.now():%Y%m%d-%H%M%S}"
         if not quiet:
             out.print(f"run folder: {output} — safe to interrupt at any moment: `tabline run --resume {output}` "

@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from tabline.cli import _friendly, _read, app, err, out
+from tabline.cli import _BAD_LINES_HELP, _SEP_HELP, _friendly, _read, app, err, out
 from tabline.errors import InvalidArgumentError
 
 
@@ -34,6 +34,8 @@ def align(
                                   "many steps (trl SFTTrainer); the reference is the result."),
     seed: int = typer.Option(0, help="Random seed (same seed + data + model = same aligned model)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (default: all cores)."),
+    sep: Optional[str] = typer.Option(None, "--sep", help=_SEP_HELP),
+    on_bad_lines: str = typer.Option("error", "--on-bad-lines", help=_BAD_LINES_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """TabGRAA: post-train a model against a frozen copy of itself, rewarded for rows a scorer cannot tell from real ones.
@@ -48,7 +50,7 @@ def align(
     settings = {"loss": loss, "reward": reward, "rounds": rounds, "seed": seed, "beta": beta,
                 "learning_rate": learning_rate, "group_batch": group_batch, "samples": samples}
     config = AlignConfig(**{k: v for k, v in settings.items() if v is not None})
-    df = _read(data)
+    df = _read(data, sep=sep, on_bad_lines=on_bad_lines)
     report = align_model(model_dir, df, config, output, sft_steps=sft_steps, threads=threads, progress=not quiet)
     for h in report["history"]:
         auc = f", held-out AUC {h['heldout_auc']:.3f}" if "heldout_auc" in h else ""

@@ -93,12 +93,16 @@ def evaluate(
     target: Optional[str] = typer.Option(None, "--target", help="Column to predict for the utility (TSTR) score."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the report as JSON here."),
     seed: int = typer.Option(0, help="Random seed for subsampling and classifiers."),
+    sep: Optional[str] = typer.Option(None, "--sep", help=_SEP_HELP),
+    on_bad_lines: str = typer.Option("error", "--on-bad-lines", help=_BAD_LINES_HELP),
 ) -> None:
     """Score a synthetic table against real data: quality, detection, utility, privacy, validity."""
     from tabline.eval import evaluate as run_evaluation
     from tabline.io import write_text_atomic
 
-    report = run_evaluation(_read(train), _read(synthetic), _read(holdout), target=target, seed=seed)
+    options = {"sep": sep, "on_bad_lines": on_bad_lines}
+    report = run_evaluation(_read(train, **options), _read(synthetic, **options), _read(holdout, **options),
+                            target=target, seed=seed)
     report.render(out)
     if json_out:
         write_text_atomic(report.to_json(), json_out)
