@@ -98,6 +98,16 @@ def kill_and_resume(data: Path, team: Path, run_dir: Path, n: int, *, attempts: 
     return log
 
 
+def kill_after_epoch(proc: subprocess.Popen, checkpoint: Path, epoch: int, timeout_s: float = 300) -> None:
+    """SIGKILL ``proc`` once the fit checkpoint in ``checkpoint`` holds epoch ``epoch`` (or after ``timeout_s``)."""
+    state = checkpoint / "state.json"
+    deadline = time.time() + timeout_s
+    while time.time() < deadline and not (state.exists() and json.loads(state.read_text())["epoch"] >= epoch):
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+
+
 def timed_run(data: Path, team: Path, run_dir: Path, n: int) -> float:
     started = time.perf_counter()
     done = subprocess.run(run_args(data, team, run_dir, n), env=env(), capture_output=True, text=True, timeout=600)

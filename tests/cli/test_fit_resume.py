@@ -2,14 +2,12 @@
 an uninterrupted fit writes."""
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-import time
 
 from safetensors.torch import load_file
 
-from killing import env
+from killing import env, kill_after_epoch
 
 
 def fit(data, out, *extra):
@@ -24,12 +22,7 @@ def test_a_killed_fit_continues_and_ends_as_an_uninterrupted_one(diamonds, tmp_p
     # Run: kill -9 once the second epoch is saved, then the same command again
     out = tmp_path / "model"
     proc = subprocess.Popen(fit(data, out, "-q"), env=env(), stderr=subprocess.DEVNULL)
-    state = tmp_path / ".model.fit-checkpoint" / "state.json"
-    deadline = time.time() + 300
-    while time.time() < deadline and not (state.exists() and json.loads(state.read_text())["epoch"] >= 2):
-        time.sleep(0.05)
-    proc.kill()
-    proc.wait()
+    kill_after_epoch(proc, tmp_path / ".model.fit-checkpoint", 2)
     assert not out.exists()
     again = subprocess.run(fit(data, out), env=env(), capture_output=True, text=True)
     # Assert: it said it continued, and the weights equal the uninterrupted fit's

@@ -10,7 +10,7 @@ import time
 import pandas as pd
 import pytest
 
-from killing import env, kill_and_resume, run_args, tabline
+from killing import env, kill_after_epoch, kill_and_resume, run_args, tabline
 from tabline.line.assembly import AssemblyLine
 from tabline.line.folder import RunLockedError
 
@@ -44,12 +44,7 @@ def test_a_kill_during_the_fit_resumes_from_the_last_epoch(setup):
     root, ref = setup
     run_dir = root / "fit-killed"
     proc = subprocess.Popen(run_args(ref.data, ref.team, run_dir, ref.n), env=env(), stderr=subprocess.DEVNULL)
-    state = run_dir / "fit-checkpoint" / "state.json"
-    deadline = time.time() + 300
-    while time.time() < deadline and not (state.exists() and json.loads(state.read_text())["epoch"] >= 2):
-        time.sleep(0.05)
-    proc.kill()
-    proc.wait()
+    kill_after_epoch(proc, run_dir / "fit-checkpoint", 2)
     assert json.loads((run_dir / "run.json").read_text())["status"] == "fitting"
     assert not (run_dir / "model").exists()
     # Run: resume; the fit goes on from epoch 2 (its progress bar says so) and the run completes
