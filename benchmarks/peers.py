@@ -6,7 +6,8 @@ peak RSS is that of one method only:
     python -m benchmarks.peers --method tvae --split-dir benchmarks/out/Benefits \
         --seed 0 --out-csv .../tvae-s0.csv --out-json .../tvae-s0.json --config '{"epochs": 1}'
 
-REaLTabFormer runs the same module under ``benchmarks/.venv-rtf/bin/python``; so
+REaLTabFormer runs the same module under ``benchmarks/.venv-rtf/bin/python`` and
+TabularARGN (mostlyai-engine) under ``benchmarks/.venv-argn/bin/python``; so
 this file imports only the standard library, numpy and pandas at module level and each
 method imports its own library lazily.
 
@@ -31,6 +32,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from benchmarks.peer_realtabformer import RTF_DEFAULT_GPT2, run_realtabformer  # noqa: F401 - re-exported
+from benchmarks.peer_tabularargn import run_tabularargn
 from benchmarks._common import (
     FitResult,
     atomic_write_csv,
@@ -66,6 +68,10 @@ DEFAULT_CONFIGS: dict[str, dict[str, Any]] = {
         "gen_batch": 512,
         "numeric_nparts": 1, "numeric_precision": 4, "numeric_max_len": 10,
     },
+    # mostlyai-engine's TabularARGN with its defaults: model MOSTLY_AI/Medium, max_epochs 100,
+    # max_training_time 14400 min, early stopping on the validation loss, its own batch size.
+    # Any TabularARGN(...) argument can be set, e.g. --set tabularargn.max_training_time=4.5 (minutes).
+    "tabularargn": {},
 }
 
 # --quick: trial settings (tiny, seconds).
@@ -80,6 +86,7 @@ QUICK_CONFIGS: dict[str, dict[str, Any]] = {
         "learning_rate": 1e-3, "train_time_budget_s": 60, "n_critic": 0, "gen_batch": 256,
         "numeric_nparts": 1, "numeric_precision": 4, "numeric_max_len": 10,
     },
+    "tabularargn": {"max_epochs": 1},
 }
 
 # REaLTabFormer's own default for tabular data: GPT2Config(n_layer=6), i.e. a
@@ -92,6 +99,7 @@ PEER_LABELS = {
     "ctgan": "SDV CTGAN",
     "tvae": "SDV TVAE",
     "realtabformer": "REaLTabFormer (small GPT-2)",
+    "tabularargn": "TabularARGN (mostlyai-engine)",
 }
 
 
@@ -248,6 +256,7 @@ RUNNERS: dict[str, Callable[..., FitResult]] = {
     "ctgan": lambda *a: run_sdv("ctgan", *a),
     "tvae": lambda *a: run_sdv("tvae", *a),
     "realtabformer": run_realtabformer,
+    "tabularargn": run_tabularargn,
 }
 
 

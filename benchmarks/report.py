@@ -11,7 +11,7 @@ from typing import Any
 from benchmarks._common import atomic_write_text
 from benchmarks.peers import PEER_LABELS, RTF_DEFAULT_GPT2
 
-METHOD_ORDER = ["tabline", "gaussian_copula", "ctgan", "tvae", "realtabformer"]
+METHOD_ORDER = ["tabline", "gaussian_copula", "ctgan", "tvae", "realtabformer", "tabularargn"]
 
 # tabline targets (checked on the median over tabline's seeds)
 QUALITY_GAP = 0.015
@@ -219,7 +219,8 @@ def render(data: dict) -> str:
     L.append(f"- Python {m.get('python')}, torch {m.get('torch')}, pandas {m.get('pandas')}, numpy {m.get('numpy')}, "
              f"scikit-learn {m.get('sklearn')}, sdmetrics {m.get('sdmetrics')}, transformers {m.get('transformers')}, "
              f"tabline {m.get('tabline')}")
-    L.append(f"- Peers: sdv {m.get('sdv')} (ctgan {m.get('ctgan')}); REaLTabFormer: {_rtf_versions(data)}")
+    L.append(f"- Peers: sdv {m.get('sdv')} (ctgan {m.get('ctgan')}); REaLTabFormer: {_rtf_versions(data)}; "
+             f"TabularARGN: {_argn_versions(data)}")
     L.append(f"- Threads per method process: {data.get('threads', '?')}; methods run one at a time")
     L.append(f"- Run date: {m.get('date')}; results updated {data.get('updated', '?')}")
     L.append("")
@@ -327,6 +328,15 @@ def _rtf_versions(data: dict) -> str:
     return "no successful run"
 
 
+def _argn_versions(data: dict) -> str:
+    for rec in data.get("runs", {}).values():
+        if rec.get("method") == "tabularargn" and rec.get("status") == "ok":
+            e = rec.get("extra", {})
+            return (f"mostlyai-engine {e.get('mostlyai_engine_version')}, torch {rec.get('torch')} "
+                    "(own venv benchmarks/.venv-argn)")
+    return "no successful run"
+
+
 def _settings_section(data: dict) -> list[str]:
     L = ["## Settings", ""]
     seen: dict[str, dict] = {}
@@ -361,6 +371,13 @@ def _settings_section(data: dict) -> list[str]:
                 if r.get('method') == 'realtabformer' and r.get('status') == 'ok'))
             L.append("  - trained with `fit(df, n_critic=0)`: plain training for `epochs` epochs (its default "
                      "n_critic=5 adds sensitivity-based early stopping with repeated sampling, far slower on CPU)")
+        if method == "tabularargn":
+            ok = [r for r in data["runs"].values() if r.get("method") == "tabularargn" and r.get("status") == "ok"]
+            L.append(f"  - TabularARGN arguments (engine defaults unless set above): "
+                     f"`{_json((rec.get('extra') or {}).get('engine_settings'))}`")
+            L.append("  - trained: " + ", ".join(
+                f"{r.get('dataset')} {(r.get('extra') or {}).get('epochs_done') or 0:.2f} epochs "
+                f"({(r.get('extra') or {}).get('stopped_by', '?')})" for r in ok))
     L.append("")
     return L
 

@@ -35,7 +35,7 @@ from benchmarks._common import (  # noqa: E402
     BENCH_DIR,
     CACHE_DIR,
     ROOT,
-    RTF_VENV,
+    PEER_VENVS,
     atomic_write_json,
     read_table,
     thread_env,
@@ -108,8 +108,8 @@ def log(msg: str) -> None:
 
 # ------------------------------------------------------------------- running
 def child_python(method: str) -> Path | None:
-    if method == "realtabformer":
-        py = RTF_VENV / "bin" / "python"
+    if method in PEER_VENVS:
+        py = PEER_VENVS[method][0] / "bin" / "python"
         return py if py.exists() else None
     return Path(sys.executable)
 
@@ -131,8 +131,9 @@ def run_method(split: PreparedSplit, method: str, seed: int, cfg: dict[str, Any]
 
     py = child_python(method)
     if py is None:
+        venv, setup = PEER_VENVS[method]
         rec = {"method": method, "dataset": split.name, "seed": seed, "config": cfg, "status": "error",
-               "error": f"{RTF_VENV}/bin/python not found: run `bash benchmarks/setup_realtabformer.sh` first"}
+               "error": f"{venv}/bin/python not found: run `bash {setup}` first"}
         log(f"{key}: FAILED: {rec['error']}")
         return rec
 
@@ -143,6 +144,9 @@ def run_method(split: PreparedSplit, method: str, seed: int, cfg: dict[str, Any]
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     if method == "realtabformer":
         env.update({"HF_HOME": str(CACHE_DIR / "hf"), "HF_HUB_OFFLINE": "1", "WANDB_DISABLED": "true",
+                    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"})
+    if method == "tabularargn":  # no hub access; the adapter keeps the datasets cache in its temp dir
+        env.update({"HF_HOME": str(CACHE_DIR / "hf"), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
                     "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"})
     for p in (csv_path, json_path):
         if p.exists():
