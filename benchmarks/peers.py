@@ -123,7 +123,7 @@ def run_tabline(train: pd.DataFrame, seed: int, cfg: dict[str, Any], meta: dict)
     unknown = [k for k in cfg if fields and k not in fields]
     if unknown:
         raise RuntimeError(f"TabularLMConfig has no field(s) {unknown}; fields: {sorted(fields)}")
-    if "threads" in fields and "threads" not in cfg:
+    if "threads" in fields and "threads" not in cfg and meta["_threads"]:
         cfg["threads"] = meta["_threads"]
     config = TabularLMConfig(seed=seed, **cfg)
     res = FitResult()
@@ -144,6 +144,13 @@ def run_tabline(train: pd.DataFrame, seed: int, cfg: dict[str, Any], meta: dict)
         res.params_note = f"num_parameters() failed: {exc}"
     res.params_note = res.params_note or "whole model (TabularLM.num_parameters())"
     res.extra["resolved_config"] = _dump_config(config)
+    try:  # what the speed benchmark needs for tokens/s and the share of the CPU's matmul rate
+        res.extra["row_length"] = int(lm.tokenizer.row_length())
+        res.extra["non_embedding_params"] = int(sum(
+            p.numel() for n, p in lm.model.named_parameters() if "wte" not in n and "wpe" not in n))
+        res.extra["n_layer"], res.extra["n_embd"] = int(lm.model.config.n_layer), int(lm.model.config.n_embd)
+    except AttributeError:
+        pass
     res.sample = lambda n, s: lm.sample(n, seed=s)
     return res
 
@@ -269,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out-csv", required=True, type=Path)
     ap.add_argument("--out-json", required=True, type=Path)
     ap.add_argument("--config", default="{}", help="JSON settings for the method")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="CPU threads; 0 = the method's own default")
     ap.add_argument("--n", type=int, default=None, help="rows to sample (default: len(holdout))")
     args = ap.parse_args(argv)
 
@@ -292,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             import torch
 
-            torch.set_num_threads(args.threads)
+            if args.threads:
+                torch.set_num_threads(args.threads)
             record["torch"] = torch.__version__
         except ImportError:
             pass

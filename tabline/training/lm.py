@@ -29,13 +29,14 @@ import pandas as pd
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from tabline import __version__
+from tabline import __version__, threads
 from tabline._progress import progress_bar
 from tabline.errors import ConditionError, InvalidArgumentError, InvalidTableError, ModelDirError
 from tabline.io import atomic_directory
 from tabline.schema import Schema
 from tabline.training.checkpoint import TrainState, fingerprint, load_checkpoint, save_checkpoint
 from tabline.training.external import ExternalColumns
+from tabline.training.decoder import Decoder, Precision
 from tabline.training.sampler import sample_values
 from tabline.training.tokenizer import PAD, TableTokenizer
 
@@ -74,7 +75,8 @@ class TabularLMConfig(BaseModel):
     coarse_bins: int = Field(64, ge=2, le=1024)
     fine_bins: int = Field(128, ge=2, le=4096)
     exact_values: int = Field(128, ge=2, le=4096)
-    threads: int | None = Field(None, ge=1, description="torch CPU threads (default: all cores)")
+    threads: int | None = Field(None, ge=1, description="torch CPU threads (default: the cores other programs "
+                                "leave free, measured at the start and after every epoch; see tabline.threads)")
 
 
 class TrainingLog(BaseModel):
@@ -230,6 +232,7 @@ class TabularLM:
                     state.bad_epochs += 1
                     state.lr_scale *= 0.5
                 bar.advance(1, info=f"train {np.mean(running):.3f} val {val_loss:.3f}")
+                self._threads()  # the machine may have become busier, or freer
                 elapsed = time.perf_counter() - start
                 if state.bad_epochs >= cfg.patience:
                     log.stopped_by = "early_stopping"
@@ -269,14 +272,17 @@ class TabularLM:
     # ------------------------------------------------------------------ sampling
     def sample(
         self, n: int, *, conditions: Mapping[str, Any] | pd.DataFrame | None = None, seed: int | None = None,
-        temperature: float = 1.0, top_p: float = 1.0, batch_size: int = 2048, progress: bool = False,
-        columns: Sequence[str] | None = None,
+        temperature: float = 1.0, top_p: float = 1.0, batch_size: int = 4096, progress: bool = False,
+        columns: Sequence[str] | None = None, precision: Precision = "auto",
     ) -> pd.DataFrame:
         """Sample ``n`` schema-valid rows. ``conditions`` fixes columns: a dict (same value for every row) or a
         DataFrame with ``n`` rows (one value per row; NaN means 'missing'). Same seed, same rows.
 
         ``columns`` limits generation to those columns (plus the conditions, which come back as given): the
-        model stops after them, so a column worker pays only for its own tokens."""
+        model stops after them, so a column worker pays only for its own tokens.
+
+        ``precision``: "auto" multiplies in bfloat16 where the CPU does so in hardware (the residual stream and
+        the probabilities stay float32), "float32" everywhere else; see `tabline.training.decoder`."""
         self._require_fitted()
         if not isinstance(n, (int, np.integer)) or n <= 0:
             raise InvalidArgumentError(f"n must be a positive whole number of rows, got {n!r}")
@@ -290,10 +296,12 @@ class TabularLM:
         wanted = self._wanted(columns, given)
         order = [j for j in range(d) if forced[0, j, 0] >= 0] + [
             j for j in range(d) if forced[0, j, 0] < 0 and tok.codes[j].name in wanted]
-        chunks = []
+        chunks, decoder = [], Decoder(self.model, precision)
         with progress_bar(n, "sampling", enabled=progress) as bar:
             for i in range(0, n, batch_size):
-                chunk = sample_values(self.model, tok, forced[i : i + batch_size], order,
+                if i:
+                    self._threads()  # the machine may have become busier, or freer
+                chunk = sample_values(decoder, tok, forced[i : i + batch_size], order,
                                       temperature=temperature, top_p=top_p, generator=gen)
                 chunks.append(chunk)
                 bar.advance(len(chunk))
@@ -397,5 +405,5 @@ class TabularLM:
         if self.model is None:
             raise RuntimeError("TabularLM is not fitted: call fit(df) or TabularLM.load(dir) first")
 
-    def _threads(self) -> None:
-        torch.set_num_threads(self.config.threads or os.cpu_count() or 1)
+    def _threads(self) -> int:
+        return threads.apply(self.config.threads)

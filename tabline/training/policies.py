@@ -29,6 +29,7 @@ import torch
 from tabline.errors import ModelDirError
 from tabline.io import atomic_directory
 from tabline.schema import Schema
+from tabline.threads import apply as apply_threads
 from tabline.training.lm import TabularLM, row_logprob
 from tabline.training.tokenizer import UNK
 
@@ -153,7 +154,7 @@ class TextRowsPolicy:
         self.schema = schema
         self.row_tokens: int | None = None  # generation budget per row; measured by `sft`, else 16 per column
         self.invalid = 0  # generated rows that did not parse into a valid row, over the policy's lifetime
-        torch.set_num_threads(threads or os.cpu_count() or 1)
+        apply_threads(threads)
 
     # -------------------------------------------------------------------- text <-> rows
     def texts(self, df: pd.DataFrame, rng: np.random.Generator) -> list[str]:

@@ -1,4 +1,4 @@
-"""Constrained, batched decoding with a KV cache.
+"""Constrained, batched decoding with a KV cache (`Decoder`).
 
 At every step the sampler knows which column and slot comes next (it chose the column order), so it
 looks only at that slot's contiguous slice of the vocabulary and masks what the schema forbids: the
@@ -14,11 +14,10 @@ Example (internal; `TabularLM.sample` is the public entry point):
 """
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 import torch
 
+from tabline.training.decoder import Decoder
 from tabline.training.tokenizer import BOS, PAD, TableTokenizer
 
 
@@ -35,21 +34,6 @@ def top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
     return out
 
 
-def cache_keyword(model: torch.nn.Module) -> str:
-    """The name under which ``model``'s forward takes and returns its KV cache.
-
-    transformers 5 renamed ``past_key_values`` to ``cache``: the old name still works there but warns on every
-    call (and is due to go), while 4.x knows only the old one, so the name is read off the signature.
-
-    Example:
-        >>> class Old(torch.nn.Module):
-        ...     def forward(self, input_ids, past_key_values=None, use_cache=False): ...
-        >>> cache_keyword(Old())
-        'past_key_values'
-    """
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-
-
 def _pick(logits: torch.Tensor, temperature: float, top_p: float, gen: torch.Generator) -> torch.Tensor:
     """Sample one index per row from masked logits (B, K) -> (B,)."""
     if temperature <= 0:
@@ -58,9 +42,22 @@ def _pick(logits: torch.Tensor, temperature: float, top_p: float, gen: torch.Gen
     return torch.multinomial(probs, 1, generator=gen).squeeze(1)
 
 
-@torch.no_grad()
+def fine_masks(code) -> torch.Tensor:
+    """Allowed fine tokens per coarse token of a two-token column, (n_values + 1, fine_size + 1) bool.
+
+    Row c < n_values: the fine tokens that exist in coarse bin c; the last row (the missing-value token) allows
+    only the 'no fine value' token. Precomputed once per batch so decoding is one gather per step.
+    """
+    k = torch.arange(code.fine_size + 1)[None, :]  # (1, F + 1)
+    n_fine = torch.from_numpy(code.n_fine())[:, None]  # (n_values, 1)
+    present = k < n_fine  # (n_values, F + 1)
+    none_only = (k == code.fine_size)  # (1, F + 1)
+    return torch.cat([present, none_only], dim=0)
+
+
+@torch.inference_mode()
 def sample_values(
-    model: torch.nn.Module,
+    decoder: Decoder,
     tok: TableTokenizer,
     forced: np.ndarray,
     order: list[int],
@@ -76,8 +73,8 @@ def sample_values(
     """
     b = forced.shape[0]
     values = np.where(forced >= 0, forced, PAD)  # (B, d, 2)
+    decoder.start(b, tok.row_length())
     pending = [torch.full((b, 1), BOS, dtype=torch.long)]
-    past, cache = None, cache_keyword(model)
     for j in order:
         code = tok.codes[j]
         pending.append(torch.full((b, 1), code.marker, dtype=torch.long))
@@ -85,21 +82,15 @@ def sample_values(
             if forced[0, j, slot] >= 0:
                 pending.append(torch.from_numpy(forced[:, j, slot : slot + 1]).long())
                 continue
-            out = model(input_ids=torch.cat(pending, dim=1), use_cache=True, **{cache: past})
-            past = getattr(out, cache)
-            logits = out.logits[:, -1, :].float()  # (B, V)
+            hidden = decoder.step(torch.cat(pending, dim=1))  # (B, D)
             if slot == 0:
                 lo, hi = code.slot0_range
-                part = logits[:, lo:hi].clone()  # (B, n_values [+1 for NA])
+                part = decoder.logits(hidden, lo, hi)  # (B, n_values [+1 for NA])
             else:
                 lo, hi = code.fine_first, code.fine_none_id + 1
-                part = logits[:, lo:hi].clone()  # (B, fine_size + 1)
-                coarse = torch.from_numpy(values[:, j, 0] - code.first)  # (B,)
-                is_na = coarse == code.n_values
-                n_fine = torch.from_numpy(code.n_fine())[coarse.clamp(max=code.n_values - 1)]  # (B,)
-                k = torch.arange(hi - lo)[None, :]  # (1, fine_size + 1)
-                allowed = torch.where(is_na[:, None], k == hi - lo - 1, k < n_fine[:, None])
-                part = part.masked_fill(~allowed, float("-inf"))
+                coarse = torch.from_numpy(values[:, j, 0] - code.first)  # (B,) the NA token is index n_values
+                allowed = fine_masks(code)[coarse]  # (B, fine_size + 1)
+                part = decoder.logits(hidden, lo, hi).masked_fill(~allowed, float("-inf"))
             choice = _pick(part, temperature, top_p, generator) + lo  # (B,)
             values[:, j, slot] = choice.numpy()
             pending = [choice[:, None]]

@@ -1,0 +1,300 @@
+"""Speed side by side: tabline's TabularLM vs TabularARGN (mostlyai-engine), both at their defaults.
+
+Per table and seed, in one run on one machine: fit seconds, sample rows/s (``--sample-rows`` rows in one
+timed call), fidelity of the first len(holdout) sampled rows (C2ST against train and against the holdout,
+SDMetrics quality, TSTR / TRTR), the same fit and sample again with one other CPU-bound process running,
+and the CPU's measured matmul rate, from which tabline's training and sampling FLOP shares follow.
+
+    python -m benchmarks.speed                      # everything; resumable (finished runs are kept)
+    python -m benchmarks.speed --tables Benefits --seeds 0 --methods tabline
+    python -m benchmarks.speed --report-only        # RESULTS.md section from results/speed/*.json
+
+Each method runs in its own process (`benchmarks.peers`; TabularARGN under benchmarks/.venv-argn) with no
+thread settings passed: each picks its own. Every run's JSON (benchmarks/results/speed/) stores its
+conditions: rows, seed, load, threads seen, machine.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: don't let benchmarks/datasets.py shadow HF `datasets`
+    _here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
+    sys.path.insert(0, str(_here.parent))
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+from typing import Any  # noqa: E402
+
+from benchmarks._common import (  # noqa: E402
+    ARGN_VENV, BENCH_DIR, ROOT, atomic_write_csv, atomic_write_json, dtype_spec, read_table,
+)
+from benchmarks.datasets import ALL_DATASETS, SPLIT_SEED, split  # noqa: E402
+from benchmarks.report import machine_info, replace_section  # noqa: E402
+
+TABLES = ["Benefits", "Computers", "diamonds", "HI", "DoctorContacts", "Car", "baseball", "MedExp"]
+METHODS = ["tabline", "tabularargn"]
+LABELS = {"tabline": "tabline TabularLM", "tabularargn": "TabularARGN"}
+OUT = BENCH_DIR / "out" / "speed"
+RESULTS = BENCH_DIR / "results" / "speed"
+TRAIN_CAP = 4_000
+HOGS = 1
+
+
+def log(msg: str) -> None:
+    print(f"[speed {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# ------------------------------------------------------------------ data
+def prepare(name: str) -> Path:
+    """<OUT>/<name>/{train,holdout}.csv + split.json: the benchmarks' seeded split, each side capped."""
+    d = OUT / name
+    if (d / "split.json").exists():
+        return d
+    train, holdout = split(name)
+    train, holdout = train.iloc[:TRAIN_CAP].reset_index(drop=True), holdout.iloc[:TRAIN_CAP].reset_index(drop=True)
+    spec = ALL_DATASETS[name]
+    d.mkdir(parents=True, exist_ok=True)
+    atomic_write_csv(d / "train.csv", train)
+    atomic_write_csv(d / "holdout.csv", holdout)
+    atomic_write_json(d / "split.json", {
+        "dataset": name, "package": spec.package, "target": spec.target, "task": spec.task, "why": spec.why,
+        "split_seed": SPLIT_SEED, "quick": False, "n_train": len(train), "n_holdout": len(holdout),
+        "n_columns": train.shape[1], "dtypes": dtype_spec(train),
+    })
+    return d
+
+
+# ------------------------------------------------------------------ matmul rate
+def matmul_gflops(threads: int | None = None) -> dict[str, float]:
+    """Median GFLOP/s of (4096 x 128) @ (128 x 512) products in float32 and bfloat16, on the idle machine."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    out = {}
+    for name, dt in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
+        a, b = torch.randn(4096, 128, dtype=dt), torch.randn(128, 512, dtype=dt)
+        for _ in range(5):
+            a @ b
+        rates = []
+        for _ in range(7):
+            t = time.perf_counter()
+            for _ in range(20):
+                a @ b
+            rates.append(2 * 4096 * 128 * 512 * 20 / (time.perf_counter() - t) / 1e9)
+        out[name] = round(statistics.median(rates), 1)
+    return out
+
+
+# ------------------------------------------------------------------ runs
+def run_one(name: str, method: str, seed: int, load: str, sample_rows: int, timeout: int) -> dict[str, Any] | None:
+    """One fit + sample in a child process; with ``load="busy"`` while HOGS busy-loop processes run."""
+    d = prepare(name)
+    stem = f"{method}-s{seed}" + ("-busy" if load == "busy" else "")
+    result_path = RESULTS / name / f"{stem}.json"
+    if result_path.exists():
+        return json.loads(result_path.read_text())
+    py = str(ARGN_VENV / "bin" / "python") if method == "tabularargn" else sys.executable
+    if method == "tabularargn" and not Path(py).exists():
+        log("TabularARGN venv missing: run `bash benchmarks/setup_tabularargn.sh`")
+        return None
+    csv, js = d / f"{stem}.csv", d / f"{stem}.run.json"
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TABLINE_THREADS")}
+    env.update({"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+                "HF_HOME": str(BENCH_DIR / ".cache" / "hf"), "TOKENIZERS_PARALLELISM": "false"})
+    cmd = [py, "-m", "benchmarks.peers", "--method", method, "--split-dir", str(d), "--seed", str(seed),
+           "--out-csv", str(csv), "--out-json", str(js), "--config", "{}", "--threads", "0", "--n", str(sample_rows)]
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(HOGS if load == "busy" else 0)]
+    try:
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+        wall = time.perf_counter() - t0
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
+    if proc.returncode != 0 or not js.exists():
+        log(f"{name} {method} s{seed} {load}: failed (rc {proc.returncode}): {proc.stderr[-2000:]}")
+        return None
+    rec = json.loads(js.read_text())
+    meta = json.loads((d / "split.json").read_text())
+    out = {
+        "table": name, "method": method, "seed": seed, "load": load, "busy_processes": len(hogs),
+        "n_train": meta["n_train"], "n_holdout": meta["n_holdout"], "n_columns": meta["n_columns"],
+        "sample_rows": rec["sample_rows"], "fit_s": rec["fit_s"], "sample_s": rec["sample_s"],
+        "sample_rows_per_s": rec["sample_rows_per_s"], "child_wall_s": wall, "params": rec.get("params"),
+        "peak_rss_mb": rec.get("peak_rss_mb"), "versions": {k: rec.get(k) for k in ("torch", "pandas", "python")},
+        "settings": "defaults (no thread or size settings passed)",
+        "extra": {k: v for k, v in rec.get("extra", {}).items() if k != "resolved_config"},
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    if load == "idle":
+        out["fidelity"] = fidelity(d, csv, meta)
+    atomic_write_json(result_path, out)
+    return out
+
+
+def fidelity(d: Path, csv: Path, meta: dict) -> dict[str, Any]:
+    """tabline.eval on the first len(holdout) sampled rows, plus C2ST of holdout vs synthetic."""
+    from tabline.eval import evaluate
+    from tabline.eval.detection import detection
+    from tabline.schema import Schema
+
+    train = read_table(d / "train.csv", meta["dtypes"])
+    holdout = read_table(d / "holdout.csv", meta["dtypes"])
+    synth = read_table(csv, meta["dtypes"]).iloc[: len(holdout)].reset_index(drop=True)
+    report = evaluate(train, synth, holdout, target=meta["target"], seed=0)
+    summary = report.summary()
+    schema = Schema.infer(train)
+    typed = [schema.coerce(t[schema.names]) for t in (holdout, synth, train)]
+    vs_holdout = detection(*typed, schema, seed=0, max_rows=10_000)
+    summary["c2st_vs_holdout"] = vs_holdout.synthetic.auc if vs_holdout else None
+    summary["c2st_vs_holdout_ceiling"] = vs_holdout.ceiling.auc if vs_holdout else None
+    return summary
+
+
+# ------------------------------------------------------------------ report
+def _load_all() -> list[dict[str, Any]]:
+    return [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*/*.json"))]
+
+
+def _med(xs: list[float], fmt: str) -> str:
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return "–"
+    m = statistics.median(xs)
+    if len(xs) == 1:
+        return format(m, fmt)
+    return f"{format(m, fmt)} ({format(min(xs), fmt)}–{format(max(xs), fmt)})"
+
+
+def _pick(runs, table, method, load="idle"):
+    return [r for r in runs if r["table"] == table and r["method"] == method and r["load"] == load]
+
+
+def report(runs: list[dict[str, Any]], machine: dict[str, Any]) -> str:
+    lines = ["## Speed: tabline vs TabularARGN (issue 18)", ""]
+    tables = [t for t in TABLES if any(r["table"] == t for r in runs)]
+    seeds = sorted({r["seed"] for r in runs})
+    lines += [
+        f"Generated by `python -m benchmarks.speed` from benchmarks/results/speed/*.json ({len(runs)} runs). "
+        f"Machine: {machine.get('cpu')}, {machine.get('cores_usable', machine.get('cores'))} cores, "
+        f"{machine.get('ram_gib')} GiB; torch {machine.get('torch')}. Seeds {seeds}; cells are median "
+        f"(min–max). Train rows: the benchmarks' seeded split capped at {TRAIN_CAP:,} (holdout likewise); "
+        f"rows/s: {runs[0]['sample_rows']:,} rows in one call. Both methods at their defaults, one process "
+        "each, nothing else running unless stated; fidelity on len(holdout) sampled rows.",
+        "",
+        "| table | rows × cols | method | fit s | sample rows/s | C2ST vs holdout (ceiling) | C2ST vs train "
+        "| quality (ceiling) | TSTR/TRTR |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    wins = {"fit": [], "sample": []}
+    for t in tables:
+        for m in METHODS:
+            rs = _pick(runs, t, m)
+            if not rs:
+                continue
+            f = [r.get("fidelity") or {} for r in rs]
+            lines.append(
+                f"| {t} | {rs[0]['n_train']:,} × {rs[0]['n_columns']} | {LABELS[m]} | {_med([r['fit_s'] for r in rs], '.1f')} "
+                f"| {_med([r['sample_rows_per_s'] for r in rs], ',.0f')} "
+                f"| {_med([x.get('c2st_vs_holdout') for x in f], '.3f')} ({_med([x.get('c2st_vs_holdout_ceiling') for x in f], '.3f')}) "
+                f"| {_med([x.get('c2st_auc') for x in f], '.3f')} "
+                f"| {_med([x.get('quality') for x in f], '.3f')} ({_med([x.get('quality_ceiling') for x in f], '.3f')}) "
+                f"| {_med([x.get('tstr_trtr_ratio') for x in f], '.3f')} |")
+        a, b = _pick(runs, t, "tabline"), _pick(runs, t, "tabularargn")
+        if a and b:
+            wins["fit"].append((t, statistics.median(r["fit_s"] for r in b) / statistics.median(r["fit_s"] for r in a)))
+            wins["sample"].append((t, statistics.median(r["sample_rows_per_s"] for r in a)
+                                   / statistics.median(r["sample_rows_per_s"] for r in b)))
+    lines.append("")
+    if wins["fit"]:
+        fmt = lambda ws: ", ".join(f"{t} {x:.2f}×" for t, x in ws)  # noqa: E731
+        lines += [
+            f"- **Sampling speed, tabline ÷ TabularARGN** (median rows/s; > 1 means tabline is faster): {fmt(wins['sample'])}; "
+            f"ahead on {sum(x >= 1 for _, x in wins['sample'])} of {len(wins['sample'])} tables.",
+            f"- **Fit speed, TabularARGN fit s ÷ tabline fit s** (> 1 means tabline fits faster): {fmt(wins['fit'])}; "
+            f"ahead on {sum(x >= 1 for _, x in wins['fit'])} of {len(wins['fit'])} tables.",
+        ]
+    busy = [r for r in runs if r["load"] == "busy"]
+    if busy:
+        lines += ["", f"**Under load** (one other process busy-looping on one of the cores during fit and sample; "
+                      "ratio = busy ÷ idle time, same table and seed; target ≤ 2.5):", "",
+                  "| table | method | fit s idle → busy | fit ratio | sample s idle → busy | sample ratio |", "|---|---|---|---|---|---|"]
+        for t in tables:
+            for m in METHODS:
+                pairs = [(i, b) for b in _pick(runs, t, m, "busy") for i in _pick(runs, t, m) if i["seed"] == b["seed"]]
+                if not pairs:
+                    continue
+                lines.append(
+                    f"| {t} | {LABELS[m]} | {_med([i['fit_s'] for i, _ in pairs], '.1f')} → {_med([b['fit_s'] for _, b in pairs], '.1f')} "
+                    f"| {_med([b['fit_s'] / i['fit_s'] for i, b in pairs], '.2f')} "
+                    f"| {_med([i['sample_s'] for i, _ in pairs], '.2f')} → {_med([b['sample_s'] for _, b in pairs], '.2f')} "
+                    f"| {_med([b['sample_s'] / i['sample_s'] for i, b in pairs], '.2f')} |")
+    rate = machine.get("matmul_gflops")
+    tl = [r for r in runs if r["method"] == "tabline" and r["load"] == "idle" and r["extra"].get("row_length")]
+    if rate and tl:
+        lines += ["", f"**Throughput against the hardware.** Measured matmul rate in this run: {rate['float32']:.0f} GFLOP/s "
+                      f"float32, {rate['bfloat16']:.0f} GFLOP/s bfloat16 ((4096×128)·(128×512), 2 cores). "
+                      "Training FLOPs ≈ 6 × non-embedding parameters × tokens (forward + backward, float32); sampling "
+                      "FLOPs ≈ 2 × non-embedding parameters × tokens fed (bfloat16 where the CPU has it).", "",
+                  "| table | model (layers × width) | training tokens/s | share of float32 matmul rate | sampling tokens/s | share of bfloat16 matmul rate |",
+                  "|---|---|---|---|---|---|"]
+        for t in tables:
+            rs = [r for r in tl if r["table"] == t]
+            if not rs:
+                continue
+            e = rs[0]["extra"]
+            train_tok = [r["extra"]["row_length"] * r["n_train"] * 0.9 * r["extra"]["training_log"]["epochs"] / r["fit_s"] for r in rs]
+            samp_tok = [r["extra"]["row_length"] * r["sample_rows_per_s"] for r in rs]
+            tshare = [6 * r["extra"]["non_embedding_params"] * x / (rate["float32"] * 1e9) for r, x in zip(rs, train_tok)]
+            sshare = [2 * r["extra"]["non_embedding_params"] * x / (rate["bfloat16"] * 1e9) for r, x in zip(rs, samp_tok)]
+            lines.append(f"| {t} | {e['n_layer']} × {e['n_embd']} | {_med(train_tok, ',.0f')} | {_med([100 * x for x in tshare], '.0f')} % "
+                         f"| {_med(samp_tok, ',.0f')} | {_med([100 * x for x in sshare], '.0f')} % |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tables", default=",".join(TABLES))
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--busy-tables", default="Computers,MedExp", help="tables also run under load")
+    ap.add_argument("--sample-rows", type=int, default=20_000)
+    ap.add_argument("--timeout", type=int, default=1800)
+    ap.add_argument("--report-only", action="store_true")
+    args = ap.parse_args(argv)
+    machine_path = RESULTS / "machine.json"
+    if not args.report_only:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        machine = {**machine_info(), "matmul_gflops": matmul_gflops()}
+        machine["other_load"] = f"nothing else by design; load average at start {os.getloadavg()[0]:.2f}"
+        atomic_write_json(machine_path, machine)
+        seeds = [int(s) for s in args.seeds.split(",")]
+        busy_tables = [t for t in args.busy_tables.split(",") if t]
+        for t in args.tables.split(","):
+            for seed in seeds:
+                for m in args.methods.split(","):
+                    for load in ["idle"] + (["busy"] if t in busy_tables else []):
+                        t0 = time.perf_counter()
+                        r = run_one(t, m, seed, load, args.sample_rows, args.timeout)
+                        if r:
+                            fid = r.get("fidelity") or {}
+                            log(f"{t} {m} s{seed} {load}: fit {r['fit_s']:.1f}s, {r['sample_rows_per_s']:,.0f} rows/s, "
+                                f"c2st(holdout) {fid.get('c2st_vs_holdout')}, quality {fid.get('quality')} "
+                                f"[{time.perf_counter() - t0:.0f}s]")
+    machine = json.loads(machine_path.read_text())
+    text = report(_load_all(), machine)
+    replace_section(BENCH_DIR / "RESULTS.md", "<!-- speed:begin -->", "<!-- speed:end -->", text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
