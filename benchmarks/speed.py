@@ -140,6 +140,26 @@ def run_one(name: str, method: str, seed: int, load: str, sample_rows: int, time
     return out
 
 
+def invented_values(d: Path, csv: Path, meta: dict, max_distinct: int = 50) -> dict[str, Any]:
+    """Cells of low-cardinality columns (at most ``max_distinct`` distinct values in train) holding a value that
+    neither train nor holdout holds, as a share of those cells; and the columns where that happens."""
+    train = read_table(d / "train.csv", meta["dtypes"])
+    holdout = read_table(d / "holdout.csv", meta["dtypes"])
+    synth = read_table(csv, meta["dtypes"]).iloc[: len(holdout)]
+    cells = bad = 0
+    columns = []
+    for c in train.columns:
+        if train[c].nunique(dropna=True) > max_distinct:
+            continue
+        known = set(train[c].dropna().astype(str)) | set(holdout[c].dropna().astype(str))
+        values = synth[c].dropna().astype(str)
+        n_bad = int((~values.isin(known)).sum())
+        cells, bad = cells + len(values), bad + n_bad
+        if n_bad:
+            columns.append(c)
+    return {"invented_value_share": bad / cells if cells else None, "columns_with_invented_values": columns}
+
+
 def fidelity(d: Path, csv: Path, meta: dict) -> dict[str, Any]:
     """tabline.eval on the first len(holdout) sampled rows, plus C2ST of holdout vs synthetic."""
     from tabline.eval import evaluate
@@ -156,6 +176,7 @@ def fidelity(d: Path, csv: Path, meta: dict) -> dict[str, Any]:
     vs_holdout = detection(*typed, schema, seed=0, max_rows=10_000)
     summary["c2st_vs_holdout"] = vs_holdout.synthetic.auc if vs_holdout else None
     summary["c2st_vs_holdout_ceiling"] = vs_holdout.ceiling.auc if vs_holdout else None
+    summary.update(invented_values(d, csv, meta))
     return summary
 
 
@@ -174,6 +195,12 @@ def _med(xs: list[float], fmt: str) -> str:
     return f"{format(m, fmt)} ({format(min(xs), fmt)}–{format(max(xs), fmt)})"
 
 
+def _ceiling(fids: list[dict], key: str) -> str:
+    """The real-holdout ceiling: one number, since every seed scores the same real split."""
+    xs = [x.get(key) for x in fids if x.get(key) is not None]
+    return format(statistics.median(xs), ".3f") if xs else "–"
+
+
 def _pick(runs, table, method, load="idle"):
     return [r for r in runs if r["table"] == table and r["method"] == method and r["load"] == load]
 
@@ -188,11 +215,15 @@ def report(runs: list[dict[str, Any]], machine: dict[str, Any]) -> str:
         f"{machine.get('ram_gib')} GiB; torch {machine.get('torch')}. Seeds {seeds}; cells are median "
         f"(min–max). Train rows: the benchmarks' seeded split capped at {TRAIN_CAP:,} (holdout likewise); "
         f"rows/s: {runs[0]['sample_rows']:,} rows in one call. Both methods at their defaults, one process "
-        "each, nothing else running unless stated; fidelity on len(holdout) sampled rows.",
+        "each, nothing else running unless stated; fidelity on len(holdout) sampled rows. Invented values: share "
+        "of the output's cells in columns with at most 50 distinct training values that hold a value neither "
+        "train nor holdout holds. "
+        + "; ".join(f"{t}: seeds {sorted({r['seed'] for r in runs if r['table'] == t})} only" for t in tables
+                    if len({r['seed'] for r in runs if r['table'] == t}) < len(seeds)),
         "",
-        "| table | rows × cols | method | fit s | sample rows/s | C2ST vs holdout (ceiling) | C2ST vs train "
-        "| quality (ceiling) | TSTR/TRTR |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| table | rows × cols | method | fit s | sample rows/s | C2ST vs holdout [ceiling] | C2ST vs train "
+        "| quality [ceiling] | TSTR/TRTR | invented values |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     wins = {"fit": [], "sample": []}
     for t in tables:
@@ -204,10 +235,11 @@ def report(runs: list[dict[str, Any]], machine: dict[str, Any]) -> str:
             lines.append(
                 f"| {t} | {rs[0]['n_train']:,} × {rs[0]['n_columns']} | {LABELS[m]} | {_med([r['fit_s'] for r in rs], '.1f')} "
                 f"| {_med([r['sample_rows_per_s'] for r in rs], ',.0f')} "
-                f"| {_med([x.get('c2st_vs_holdout') for x in f], '.3f')} ({_med([x.get('c2st_vs_holdout_ceiling') for x in f], '.3f')}) "
+                f"| {_med([x.get('c2st_vs_holdout') for x in f], '.3f')} [{_ceiling(f, 'c2st_vs_holdout_ceiling')}] "
                 f"| {_med([x.get('c2st_auc') for x in f], '.3f')} "
-                f"| {_med([x.get('quality') for x in f], '.3f')} ({_med([x.get('quality_ceiling') for x in f], '.3f')}) "
-                f"| {_med([x.get('tstr_trtr_ratio') for x in f], '.3f')} |")
+                f"| {_med([x.get('quality') for x in f], '.3f')} [{_ceiling(f, 'quality_ceiling')}] "
+                f"| {_med([x.get('tstr_trtr_ratio') for x in f], '.3f')} "
+                f"| {_med([100 * x['invented_value_share'] if x.get('invented_value_share') is not None else None for x in f], '.1f')} % |")
         a, b = _pick(runs, t, "tabline"), _pick(runs, t, "tabularargn")
         if a and b:
             wins["fit"].append((t, statistics.median(r["fit_s"] for r in b) / statistics.median(r["fit_s"] for r in a)))
@@ -266,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--busy-tables", default="Computers,MedExp", help="tables also run under load")
+    ap.add_argument("--busy-methods", default=",".join(METHODS), help="methods also run under load")
     ap.add_argument("--sample-rows", type=int, default=20_000)
     ap.add_argument("--timeout", type=int, default=1800)
     ap.add_argument("--report-only", action="store_true")
@@ -281,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
         for t in args.tables.split(","):
             for seed in seeds:
                 for m in args.methods.split(","):
-                    for load in ["idle"] + (["busy"] if t in busy_tables else []):
+                    busy = t in busy_tables and m in args.busy_methods.split(",")
+                    for load in ["idle"] + (["busy"] if busy else []):
                         t0 = time.perf_counter()
                         r = run_one(t, m, seed, load, args.sample_rows, args.timeout)
                         if r:
@@ -289,6 +323,13 @@ def main(argv: list[str] | None = None) -> int:
                             log(f"{t} {m} s{seed} {load}: fit {r['fit_s']:.1f}s, {r['sample_rows_per_s']:,.0f} rows/s, "
                                 f"c2st(holdout) {fid.get('c2st_vs_holdout')}, quality {fid.get('quality')} "
                                 f"[{time.perf_counter() - t0:.0f}s]")
+    for p in sorted(RESULTS.glob("*/*.json")):  # runs scored before a fidelity column was added
+        r = json.loads(p.read_text())
+        if r["load"] == "idle" and "invented_value_share" not in r.get("fidelity", {"invented_value_share": 0}):
+            d = OUT / r["table"]
+            r["fidelity"].update(invented_values(d, d / f"{r['method']}-s{r['seed']}.csv",
+                                                 json.loads((d / "split.json").read_text())))
+            atomic_write_json(p, r)
     machine = json.loads(machine_path.read_text())
     text = report(_load_all(), machine)
     replace_section(BENCH_DIR / "RESULTS.md", "<!-- speed:begin -->", "<!-- speed:end -->", text)
