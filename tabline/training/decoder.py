@@ -105,6 +105,11 @@ class Decoder:
         self.vals: list[torch.Tensor] = []
         self.pos = 0
 
+    def batch_for(self, length: int, budget_bytes: int = 256 * 2**20, most: int = 4096) -> int:
+        """Rows per batch whose key/value cache for ``length`` tokens fits ``budget_bytes`` (64..``most``)."""
+        per_row = 2 * len(self.layers) * length * self.n_embd * self.mm.itemsize
+        return int(min(most, max(64, budget_bytes // per_row)))
+
     def start(self, batch: int, length: int) -> None:
         """Empty the cache for ``batch`` new sequences of at most ``length`` tokens."""
         shape = (batch, self.n_head, length, self.head_dim)
