@@ -103,8 +103,9 @@ def write_bytes_atomic(data: bytes, path: str | os.PathLike) -> None:
 def write_csv_atomic(df: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write ``df`` as CSV to ``path`` via a temporary file and ``os.replace`` (all or nothing).
 
-    Every field is quoted when a name or value holds a carriage return: the csv module quotes only the line
-    terminator's ``\n``, and a bare ``\r`` ends a line for every reader.
+    Every field is quoted when a name or value holds a carriage return (the csv module quotes only the line
+    terminator's ``\n``, and a bare ``\r`` ends a line for every reader), or when a column name holds a
+    semicolon, tab or pipe: the header is what decides a reader's delimiter, ours included.
 
     Example:
         >>> import tempfile, os
@@ -118,7 +119,7 @@ def write_csv_atomic(df: pd.DataFrame, path: str | os.PathLike) -> None:
 
 
 def _quote_all(df: pd.DataFrame) -> bool:
-    if any("\r" in str(c) for c in df.columns):
+    if any(ch in str(c) for c in df.columns for ch in "\r;\t|"):
         return True
     return any(df[c].map(lambda v: isinstance(v, str) and "\r" in v).any() for c in df.columns if df[c].dtype == object)
 

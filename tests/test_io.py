@@ -75,6 +75,9 @@ def test_blank_and_whitespace_lines_are_not_rows(tmp_path):
     pytest.param(pd.DataFrame({"a": [1.5, None, None, 2.0]}), id="one-column-with-missing"),
     # pandas quotes only "\n": a bare "\r" in a value or a name split the line for every reader
     pytest.param(pd.DataFrame({"a\rb": ["x\ry", "z"], "c": [1, 2]}), id="carriage-return"),
+    # a name holding a semicolon, unquoted, split the header in two at semicolons: the file read as 2 columns
+    pytest.param(pd.DataFrame({";": [0, 0, 1]}), id="semicolon-in-a-name"),
+    pytest.param(pd.DataFrame({"a|b": [1, 2], "c\td": ["x", "y"]}), id="pipe-and-tab-in-names"),
 ])
 def test_written_csv_reads_back_the_same(tmp_path, frame):
     write_csv_atomic(frame, tmp_path / "t.csv")
