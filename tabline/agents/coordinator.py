@@ -1,7 +1,9 @@
 """The coordinator agent (T²'s task manager + DATE's partitioner), offline and measured.
 
 `Coordinator.fit` profiles the real table once and returns a validated `Plan`:
-1. columns the team gives their own worker (``workers: {notes: {kind: llm}}``) get a component each;
+1. columns the team gives their own worker (``workers: {notes: {kind: llm}}``) get a component each; a
+   python worker (your function) gets one named after it, after the components making the columns it
+   ``depends_on`` (by default after every built-in worker: it reads the whole row);
 2. derived columns (``total = price * qty``) found by `detect_expressions` get an expression component
    after the components holding their inputs;
 3. the rest are split by measured dependence (`propose_plan`: Cramér's V / η / Spearman) into components
@@ -35,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from tabline.agents.bandit import PartitionBandit
+from tabline.agents.custom_team import build_evolver, build_workers
 from tabline.agents.evolvers import Complicator, Generaliser, Rebalancer, Turn
 from tabline.agents.partitions import Partitions, partition, single_arm
 from tabline.agents.plan import Component, InvalidPlanError, Plan
@@ -59,6 +62,7 @@ class Coordinator:
         self.plan: Plan | None = None
         self.partitions: Partitions | None = None
         self.evolvers: list = []
+        self.custom_workers: dict = {}  # name -> PythonWorker (the team's kind: python workers)
         self.expressions: list[str] = []
         self.real: pd.DataFrame | None = None
         self.llm_records: list[dict] = []  # the LLM task manager's calls (raw answers kept)
@@ -76,6 +80,7 @@ class Coordinator:
         self.real = real.reset_index(drop=True)
         self.schema = schema
         self.models = models or {}
+        self.custom_workers = build_workers(team, schema)
         self.expressions = self._detect_expressions(self.real, schema)
         if plan is not None:
             components = Plan(components=plan.components, rationale=plan.rationale)
@@ -91,6 +96,10 @@ class Coordinator:
         self.partitions = self._partitions(self.real, schema)
         self.plan = components.model_copy(update={"arms": self.partitions.arms})
         self.plan.check(schema)
+        unknown = [c.name for c in self.plan.components if c.worker == "python" and c.name not in self.custom_workers]
+        if unknown:
+            raise InvalidPlanError(f"the plan has python worker(s) {unknown} the team does not define; its python "
+                                   f"workers are {sorted(self.custom_workers)}")
         if plan is not None and plan.arms != self.plan.arms:
             raise InvalidPlanError("the saved plan's arms differ from the arms derived from the same rows now "
                                    f"({[a.name for a in plan.arms]} vs {[a.name for a in self.plan.arms]}); the run "
@@ -98,23 +107,35 @@ class Coordinator:
         self.evolvers = self._evolvers(self.real, schema)
         return self
 
+    def _own_columns(self, schema: Schema) -> list[str]:
+        """Columns a built-in worker other than the LM fills because the team says so (keyed by the column)."""
+        team = self.team
+        return [c for c in schema.names if c in team.workers and team.workers[c].kind not in ("lm", "python")]
+
+    def _custom_columns(self) -> set[str]:
+        return {c for w in self.custom_workers.values() for c in w.columns}
+
     def _detect_expressions(self, real: pd.DataFrame, schema: Schema) -> list[str]:
         team = self.team
         if not team.coordinator.detect_expressions:
             return []
-        own = {c for c in schema.names if c in team.workers and team.workers[c].kind != "lm"}
+        own = set(self._own_columns(schema)) | self._custom_columns()
         numeric = [c.name for c in schema.columns if c.kind == "numeric" and c.name not in own]
         return detect_expressions(real[numeric]) if len(numeric) >= 3 else []
 
     def _derive(self, real: pd.DataFrame, schema: Schema) -> Plan:
         team = self.team
-        own = [c for c in schema.names if c in team.workers and team.workers[c].kind != "lm"]
+        own = self._own_columns(schema)
         components: list[Component] = []
         for c in own:
             components.append(Component(name=f"worker_{c}", columns=[c], worker=team.workers[c].kind,
                                         rationale="the team gives this column its own worker"))
+        for name, w in self.custom_workers.items():
+            components.append(Component(name=name, columns=w.columns, worker="python",
+                                        rationale=f"your worker {w.ref or name}"))
         derived = [e.split("=")[0].strip() for e in self.expressions]
-        rest = [c for c in schema.columns if c.name not in own and c.name not in derived]
+        taken = set(own) | self._custom_columns() | set(derived)
+        rest = [c for c in schema.columns if c.name not in taken]
         if rest:
             sub = Schema(columns=rest)
             base = self._llm_plan(real, schema, sub.names, components) if team.coordinator.model else None
@@ -132,9 +153,24 @@ class Coordinator:
             parents = sorted({comp.name for comp in components if set(comp.columns) & inputs})
             components.append(Component(name="expressions", columns=derived, worker="expression",
                                         depends_on=parents, rationale="; ".join(self.expressions)))
+        components = self._after_inputs(components)
         how = "LLM task manager" if self.llm_records and self.llm_records[-1]["ok"] else "measured dependence"
         note = self._llm_note()
         return Plan(components=components, rationale=f"{how}; own workers; derived columns{note}")
+
+    def _after_inputs(self, components: list[Component]) -> list[Component]:
+        """Each python worker after the components making the columns it reads; one that declares none reads
+        the whole row tabline's own workers make (not the LLM's: an LLM worker reads the python columns)."""
+        owner = {col: c.name for c in components for col in c.columns}
+        out = []
+        for comp in components:
+            w = self.custom_workers.get(comp.name) if comp.worker == "python" else None
+            if w is not None:
+                parents = ([c.name for c in components if c.worker not in ("python", "llm")] if w.depends_on is None
+                           else [owner[col] for col in w.depends_on if col in owner])
+                comp = comp.model_copy(update={"depends_on": sorted(set(parents) - {comp.name})})
+            out.append(comp)
+        return out
 
     def _llm_plan(self, real: pd.DataFrame, schema: Schema, names: list[str], fixed: list[Component]) -> Plan | None:
         from tabline.agents.llm.backends import ModelRef
@@ -193,11 +229,13 @@ class Coordinator:
     def _evolvers(self, real: pd.DataFrame, schema: Schema) -> list:
         out = []
         default_cols = self._default_evolver_columns(schema)
-        for ev in sorted(self.team.evolvers, key=lambda e: e.kind != "rebalance"):  # rebalancing goes first
+        for i, ev in sorted(enumerate(self.team.evolvers), key=lambda p: p[1].kind != "rebalance"):  # rebalancing first
             if ev.kind == "rebalance":
                 out.append(Rebalancer(real, column=ev.column, value=ev.value, ratio=ev.ratio))
             elif ev.kind == "complicate":
                 out.append(Complicator(real, columns=ev.columns or default_cols, share=ev.share))
+            elif ev.kind == "python":
+                out.append(build_evolver(self.team, i, ev, schema))
             elif ev.kind == "llm":
                 from tabline.agents.llm.backends import ModelRef
                 from tabline.agents.llm.evolver import LLMEvolver

@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from tabline.agents.roles import Judgement
 from tabline.errors import InvalidArgumentError
 from tabline.eval.features import category_keys, model_columns, numbers
 from tabline.eval.models import boosted_model
@@ -59,12 +60,14 @@ class RowEncoder:
 
 
 class ClassifierJudge:
-    """Scores how indistinguishable a row is from real rows. Fit on real and synthetic rows, then `score`."""
+    """Scores how indistinguishable a row is from real rows. Fit on real and synthetic rows, then `score`.
+    As the line's judge (`judge`): with ``mode="ratio"`` the acceptance probability of rejection sampling
+    (`accept`, after `calibrate`), with ``mode="score"`` the indistinguishability score."""
 
     name = "classifier"
 
-    def __init__(self, schema: Schema, *, seed: int = 0, max_rows: int = 5000):
-        self.schema, self.seed, self.max_rows = schema, seed, max_rows
+    def __init__(self, schema: Schema, *, seed: int = 0, max_rows: int = 5000, mode: str = "score"):
+        self.schema, self.seed, self.max_rows, self.mode = schema, seed, max_rows, mode
         self.encoder = RowEncoder(schema)
         self.model = None
 
@@ -87,6 +90,9 @@ class ClassifierJudge:
 
     def score(self, batch: pd.DataFrame) -> pd.Series:
         return pd.Series(indistinguishability(self.phi(batch).to_numpy()), index=batch.index)
+
+    def judge(self, batch: pd.DataFrame) -> Judgement:
+        return Judgement({self.name: self.accept(batch) if self.mode == "ratio" else self.score(batch)})
 
     def calibrate(self, synthetic: pd.DataFrame, quantile: float = 0.95) -> "ClassifierJudge":
         """Set M, the density-ratio cap of `accept`, to a quantile of r = φ/(1 − φ) over ``synthetic``."""
@@ -146,6 +152,9 @@ class LabelJudge:
         conf, certainty = np.where(known, conf, 0.0), np.where(known, 1.0 - 4.0 * alea, 0.0)
         return {"confidence": pd.Series(conf, index=batch.index), "certainty": pd.Series(certainty, index=batch.index)}
 
+    def judge(self, batch: pd.DataFrame) -> Judgement:
+        return Judgement({f"{self.name}.{k}": v for k, v in self.scores(batch).items()})
+
 
 class RuleJudge:
     """Share of the schema's constraints (cross-column rules) each row keeps; 1.0 when there are none.
@@ -168,3 +177,6 @@ class RuleJudge:
         if not checks:
             return pd.Series(1.0, index=batch.index)
         return pd.DataFrame(checks).astype(float).mean(axis=1).set_axis(batch.index)
+
+    def judge(self, batch: pd.DataFrame) -> Judgement:
+        return Judgement({self.name: self.score(batch)})

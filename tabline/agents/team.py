@@ -16,13 +16,15 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from tabline.agents.custom_team import python_problems
 from tabline.agents.llm.backends import LLMSettings, parse_model_spec
 from tabline.agents.plan import Arm, Component
+from tabline.agents.refs import RefError, check_ref_text, ref_of
 from tabline.errors import TablineError
 from tabline.io import read_settings_file
 from tabline.schema import Schema, _describe_validation_error
@@ -37,13 +39,45 @@ class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class WorkerSpec(_Spec):
+def _ref(value: Any) -> Any:
+    """A ref as text; a function or class given from Python becomes its import path (what team.yaml keeps)."""
+    try:
+        return check_ref_text(value) if isinstance(value, str) else None if value is None else ref_of(value)
+    except RefError as exc:
+        raise ValueError(str(exc)) from None
+
+
+Ref = Annotated[str, BeforeValidator(_ref)]
+AgentName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class _Python(_Spec):
+    """What every ``kind: python`` agent may set: ``ref`` (``"package.module:name"``, or the function itself
+    from Python), ``settings`` (keyword arguments of the function's calls or the class's constructor) and
+    ``name`` (in traces, the graph and rejection reasons). See docs/custom-agents.md."""
+
+    ref: Ref | None = None
+    settings: dict[str, Any] = {}
+    name: AgentName | None = None
+
+    def _python_fields(self, kind: str, extra: tuple[str, ...] = ()) -> None:
+        if kind == "python" and not self.ref:
+            raise ValueError("a python agent needs 'ref', e.g. ref: 'my_agents:bmi'")
+        # by value, not by fields set: a dumped built-in spec (ref=None, settings={}) must validate again
+        given = [f for f in ("ref", "settings", "name", *extra) if getattr(self, f) not in (None, {}, [])]
+        if kind != "python" and given:
+            raise ValueError(f"{given} only apply to kind 'python', not {kind!r}")
+
+
+class WorkerSpec(_Python):
     """Who fills a column. ``lm`` = the embedded TabularLM (default); ``sampler`` = joint resampling of real
     values; ``expression`` = derived from other columns; ``llm`` = a prompted chat model (``model``: a
     backend shorthand, see docs/llm.md), ``rows_per_call`` rows per request, shown ``examples`` real rows of
-    the arm, and — with ``reflection`` and a team target — DATE's negative examples from the last batch."""
+    the arm, and — with ``reflection`` and a team target — DATE's negative examples from the last batch.
+    ``python`` = your own function (``ref``), filling ``columns`` (default: the key) after the stations that
+    make ``depends_on`` (default: after every built-in worker; ``[]``: first)."""
 
-    kind: Literal["lm", "sampler", "expression", "llm"] = "lm"
+    kind: Literal["lm", "sampler", "expression", "llm", "python"] = "lm"
     temperature: float = Field(1.0, ge=0)
     expressions: list[str] = []
     model: str | None = None  # for kind="llm": a backend shorthand such as "openai:gpt-4o-mini"
@@ -51,9 +85,12 @@ class WorkerSpec(_Spec):
     examples: int = Field(30, ge=0, le=500)
     instructions: str = ""
     reflection: bool = True
+    columns: list[str] = []  # kind "python": the columns it fills, when more than the key
+    depends_on: list[str] | None = None  # kind "python": the columns it reads
 
     @model_validator(mode="after")
     def _kind_fields(self) -> "WorkerSpec":
+        self._python_fields(self.kind, ("columns", "depends_on"))
         if self.kind == "expression" and not self.expressions:
             raise ValueError("an expression worker needs 'expressions', e.g. ['total = price * qty']")
         if self.kind != "expression" and self.expressions:
@@ -86,13 +123,13 @@ class CoordinatorSpec(_Spec):
     temperature: float = Field(0.0, ge=0)
 
 
-class EvolverSpec(_Spec):
+class EvolverSpec(_Python):
     """An evolution agent. ``rebalance`` brings ``column``'s class ``value`` (default: the rarest) to ``ratio``
     of the accepted rows. ``complicate`` draws conditions from rare combinations and tails of ``columns``;
     ``generalise`` combines their values in ways the real table does not have. Both act on ``share`` of
-    the batches."""
+    the batches. ``python``: your own function of the turn (``ref``)."""
 
-    kind: Literal["rebalance", "complicate", "generalise", "llm"]
+    kind: Literal["rebalance", "complicate", "generalise", "llm", "python"]
     column: str | None = None
     value: Any = None
     ratio: float | None = Field(None, gt=0, lt=1)
@@ -107,6 +144,7 @@ class EvolverSpec(_Spec):
 
     @model_validator(mode="after")
     def _kind_fields(self) -> "EvolverSpec":
+        self._python_fields(self.kind)
         if self.kind == "rebalance" and (self.column is None or self.ratio is None):
             raise ValueError("a rebalance evolver needs 'column' and 'ratio', e.g. column: smoker, ratio: 0.5")
         if self.kind == "llm" and not self.model:
@@ -114,17 +152,20 @@ class EvolverSpec(_Spec):
         return self
 
 
-class JudgeSpec(_Spec):
+class JudgeSpec(_Python):
     """A judge and its row thresholds for the objective stage. ``classifier`` with ``mode="ratio"``
     (default): rejection sampling, a row is kept with probability min(1, r/M), r = φ/(1 − φ), M the
     ``quantile`` of r over the calibration rows; with ``mode="score"``: indistinguishability score
     1 − 2|0.5 − φ| ≥ ``threshold``, φ = P(real|x). ``labels`` (needs a target): CLLM confidence ≥ ``threshold``
-    and certainty ≥ ``certainty``. ``rules``: share of the schema's constraints a row keeps ≥ ``threshold``."""
+    and certainty ≥ ``certainty``. ``rules``: share of the schema's constraints a row keeps ≥ ``threshold``.
+    ``python``: your own function's score ≥ ``threshold`` (default: the decorator's, else 0.5)."""
 
-    kind: Literal["classifier", "labels", "rules", "llm"]
+    kind: Literal["classifier", "labels", "rules", "llm", "python"]
     mode: Literal["ratio", "score"] = "ratio"
     quantile: float = Field(0.95, gt=0, le=1)
-    threshold: float = Field(0.0, ge=0, le=1)
+    # None = the kind's default: 0 (0.5 for llm); for python the decorator's threshold, else 0.5 (decided when
+    # the ref is imported, so None must survive a dump and reload of the team)
+    threshold: float | None = Field(None, ge=0, le=1)
     certainty: float = Field(0.0, ge=0, le=1)
     calibration_rows: int = Field(4000, ge=50)  # synthetic rows the classifier judge learns from
     # kind "llm": a chat model scores rows 1-5 against `rubric`; the score maps to (s - 1) / 4, so the
@@ -135,17 +176,31 @@ class JudgeSpec(_Spec):
 
     @model_validator(mode="after")
     def _llm_fields(self) -> "JudgeSpec":
+        self._python_fields(self.kind)
         if self.kind == "llm":
             if not self.model:
                 raise ValueError("an llm judge needs 'model', e.g. 'openai:gpt-4o-mini'")
-            if "threshold" not in self.model_fields_set:
-                self.threshold = 0.5
+        if self.threshold is None and self.kind != "python":
+            self.threshold = 0.5 if self.kind == "llm" else 0.0
+        return self
+
+
+class StageSpec(_Python):
+    """An extra QC stage of your own (``ref``): it runs after sanity, on the rows still in."""
+
+    kind: Literal["python"] = "python"
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> "StageSpec":
+        self._python_fields(self.kind)
         return self
 
 
 class QCSpec(_Spec):
-    """Settings of the QC chain's objective and diversity stages (sanity has no knobs: it always applies)."""
+    """Settings of the QC chain's objective and diversity stages (sanity has no knobs: it always applies),
+    and ``stages`` of your own between sanity and objective."""
 
+    stages: list[StageSpec] = []
     batch_threshold: float = Field(0.0, ge=0, le=1)
     min_distance: float = Field(0.0, ge=0, le=1)  # near-duplicate radius (distance in [0, 1]); 0 = off
     min_gain: float | None = None  # reject a batch whose coverage gain is below this; None = off
@@ -184,30 +239,49 @@ class Team(_Spec):
     qc: QCSpec = QCSpec()
     bandit: BanditSpec = BanditSpec()
     llm: LLMSettings = LLMSettings()
+    # Folders where the refs of python agents are looked for after Python's path (a team file's folder)
+    _code_path: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def code_path(self) -> list[str]:
+        """Folders searched for python agents' modules after Python's own path (and before the current folder)."""
+        return list(self._code_path)
+
+    def with_code_path(self, folders: list[str]) -> "Team":
+        """This team, looking for its python agents' modules in ``folders`` too (a resumed run's, from run.json)."""
+        team = self.model_copy()
+        team._code_path = [str(Path(f).resolve()) for f in folders]
+        return team
 
     @classmethod
-    def from_dict(cls, data: Any, *, source: str = "team") -> "Team":
+    def from_dict(cls, data: Any, *, source: str = "team", code_path: list[str] | None = None) -> "Team":
         """Validate a mapping (e.g. parsed YAML); `InvalidTeamError` names every bad key at once."""
         if data is None:
             data = {}
         if not isinstance(data, dict):
             raise InvalidTeamError(f"{source}: expected a mapping of settings, got {type(data).__name__}")
         try:
-            return cls.model_validate(data)
+            team = cls.model_validate(data)
         except ValidationError as exc:
             raise InvalidTeamError(f"{source}: {_describe_validation_error(exc)}") from None
+        return team.with_code_path(code_path) if code_path else team
 
     @classmethod
-    def load(cls, path: str | Path) -> "Team":
-        """Read a team from YAML (or JSON, a subset of YAML)."""
-        return cls.from_dict(read_settings_file(path, "team", InvalidTeamError), source=str(path))
+    def load(cls, path: str | Path, *, code_path: list[str] | None = None) -> "Team":
+        """Read a team from YAML (or JSON, a subset of YAML). Its python agents' modules are looked for in the
+        file's folder too (or in ``code_path``, when given)."""
+        code_path = code_path if code_path is not None else [str(Path(path).resolve().parent)]
+        return cls.from_dict(read_settings_file(path, "team", InvalidTeamError), source=str(path),
+                             code_path=code_path)
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json", exclude_defaults=True), sort_keys=False) or "{}\n"
 
     def worker_for(self, column: str) -> WorkerSpec:
-        """The spec of the worker that fills ``column`` ("*" when the column has none of its own)."""
-        return self.workers.get(column) or self.workers.get("*") or WorkerSpec()
+        """The spec of the built-in worker that fills ``column`` ("*" when the column has none of its own).
+        Python workers fill the columns they declare, whatever their key: the coordinator places those."""
+        own = self.workers.get(column)
+        return own if own is not None and own.kind != "python" else self.workers.get("*") or WorkerSpec()
 
     def model_specs(self) -> list[tuple[str, str]]:
         """(where, model) for every role that names a chat model."""
@@ -242,8 +316,8 @@ class Team(_Spec):
             need(col, "descriptions")
         if self.target is not None:
             need(self.target, "target")
-        for key in self.workers:
-            if key != "*":
+        for key, spec in self.workers.items():
+            if key != "*" and spec.kind != "python":  # a python worker's key may name it; checked below
                 need(key, f"workers.{key}")
         for col, parents in self.coordinator.depends_on.items():
             need(col, f"coordinator.depends_on.{col}")
@@ -263,7 +337,7 @@ class Team(_Spec):
             for c in ev.columns:
                 need(c, where)
         kinds = [j.kind for j in self.judges]
-        for dup in sorted({k for k in kinds if kinds.count(k) > 1}):
+        for dup in sorted({k for k in kinds if kinds.count(k) > 1 and k != "python"}):
             out.append(f"judges: {dup!r} is listed more than once")
         if "labels" in kinds:
             if self.target is None:
@@ -271,7 +345,7 @@ class Team(_Spec):
             elif self.target in names and schema.column(self.target).kind not in ("categorical", "boolean"):
                 out.append(f"judges: the 'labels' judge needs a categorical target; {self.target!r} is "
                            f"{schema.column(self.target).kind}")
-        return out
+        return out + python_problems(self, schema)
 
     def check(self, schema: Schema, models: Any = None) -> None:
         problems = self.problems(schema, models)

@@ -21,27 +21,23 @@ from __future__ import annotations
 
 import itertools
 import re
-from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
+from tabline.agents.roles import Worker
 from tabline.errors import InvalidArgumentError, InvalidSchemaError
 from tabline.training import TabularLM
 
 _ASSIGN = re.compile(r"^\s*`?([^`=]+?)`?\s*=\s*(.+)$")
 
-
-class ColumnWorker(Protocol):
-    """Anything that fills ``columns`` for a batch of partial rows."""
-
-    columns: list[str]
-
-    def fill(self, batch: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame: ...
+ColumnWorker = Worker  # the role's protocol (tabline.agents.roles), under its older name
 
 
 class LMWorker:
     """Fills its columns with the tabular LM, conditioned per row on every column already in the batch."""
+
+    name = "lm"
 
     def __init__(self, lm: TabularLM, columns: list[str], *, temperature: float = 1.0):
         self.lm, self.columns, self.temperature = lm, list(columns), temperature
@@ -60,6 +56,8 @@ class LMWorker:
 class SamplerWorker:
     """Draws its columns jointly from real rows (keeps their relations, adds no new combinations)."""
 
+    name = "sampler"
+
     def __init__(self, real: pd.DataFrame, columns: list[str]):
         missing = [c for c in columns if c not in real.columns]
         if missing:
@@ -73,6 +71,8 @@ class SamplerWorker:
 
 class ExpressionWorker:
     """Computes derived columns from declared expressions ``"name = pandas expression"``, in order."""
+
+    name = "expression"
 
     def __init__(self, expressions: list[str]):
         self.expressions: list[tuple[str, str]] = []

@@ -24,7 +24,8 @@ def run(
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Run folder (default: runs/line-<time>)."),
     target: Optional[str] = typer.Option(None, "--target", help="Label column: adds DATE tree arms' target and label judges."),
     rebalance: list[str] = typer.Option([], "--rebalance", help="COLUMN=RATIO or COLUMN=CLASS:RATIO, e.g. smoker=0.5 (repeatable)."),
-    team_file: Optional[Path] = typer.Option(None, "--team", help="Team YAML (agents, judges, QC, bandit)."),
+    team_file: Optional[Path] = typer.Option(None, "--team", help="Team YAML (agents, judges, QC, bandit); agents of "
+                                             "your own (kind: python) are imported from the file's folder too."),
     seed: Optional[int] = typer.Option(None, help="Random seed (default: the team's, 0)."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this folder from its last checkpoint."),
     max_batches: Optional[int] = typer.Option(None, "--max-batches", help="Stop after this many batches."),
@@ -83,7 +84,7 @@ def run(
         if about is not None:
             changes["about"] = about
         if changes:
-            team = Team.from_dict({**team.model_dump(), **changes}, source="options")
+            team = Team.from_dict({**team.model_dump(), **changes}, source="options", code_path=team.code_path)
         df = _read(data, sep=sep, on_bad_lines=on_bad_lines)
         output = output or Path("runs") / f"line-{datetime.now():%Y%m%d-%H%M%S}"
         if not quiet:

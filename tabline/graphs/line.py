@@ -1,13 +1,14 @@
 """The assembly line as a LangGraph `StateGraph` — the only place its nodes are wired together.
 
     coordinator → stations (one per plan component, by precedence level; a level's stations run side by
-    side) → judges → sanity → objective → diversity [→ reflect] → bandit → coordinator … until a stop
-    reason is set. ``reflect`` (DATE's tree feedback) is there when an LLM worker uses reflection; ``align``
+    side) → judges → sanity [→ qc_<stage> …] → objective → diversity [→ reflect] → bandit → coordinator …
+    until a stop reason is set. ``qc_<stage>`` are the team's own QC stages, in order. ``reflect`` (DATE's tree feedback) is there when an LLM worker uses reflection; ``align``
     (TabGRAA on the line's verdicts) follows every k-th bandit step when the line has ``align_every=k``.
 
 Each node is the runtime's ``state -> partial state`` function wrapped so that every execution appends one
 event to the run's ``trace.jsonl`` (node, agent, arm, batch, rows in/out, rejections, seconds). Stations
-of one level write disjoint keys of the ``parts`` channel, merged by `merge_parts`.
+of one level write disjoint keys of the ``parts`` channel, merged by `merge_parts`. A node whose agent
+fails (`AgentError`) leaves an event with the error before the run stops.
 
 Example:
     >>> merge_parts({"a": "1"}, {"b": "2"})
@@ -21,6 +22,8 @@ import time
 from typing import Annotated, Any, Callable, TypedDict
 
 from langgraph.graph import END, START, StateGraph
+
+from tabline.agents.roles import AgentError
 
 RESET = "__reset__"  # same sentinel as tabline.line.runtime.RESET
 
@@ -46,7 +49,7 @@ class LineState(TypedDict, total=False):
     parts: Annotated[dict[str, str], merge_parts]
     failed: Annotated[dict[str, dict[str, str]], merge_parts]  # LLM workers' unfilled rows: position -> reason
     scores: dict[str, list[float]]
-    judge_notes: dict[str, str]
+    judge_notes: dict[str, dict[str, str]]  # judge -> row position -> its note on the row
     reflection: dict[str, list[dict[str, Any]]]  # arm -> DATE's negative examples for the next prompt
     verdicts: dict[str, list]
     gain: float
@@ -74,6 +77,10 @@ def station_node_name(component: str) -> str:
     return f"station_{component}"
 
 
+def stage_node_name(stage: str) -> str:
+    return f"qc_{stage}"
+
+
 def build_line_graph(runtime: Any, *, run_id: str, on_event: Callable[[dict], None] | None = None) -> StateGraph:
     """Wire ``runtime``'s node functions (see `tabline.line.runtime.LineRuntime`) into an uncompiled graph."""
     levels = runtime.plan.levels()
@@ -82,7 +89,15 @@ def build_line_graph(runtime: Any, *, run_id: str, on_event: Callable[[dict], No
     def traced(node: str, fn: Callable[[dict], tuple[dict, dict]]) -> Callable[[dict], dict]:
         def run(state: dict) -> dict:
             started = time.perf_counter()
-            update, info = fn(state)
+            try:
+                update, info = fn(state)
+            except AgentError as exc:
+                if runtime.folder is not None:
+                    runtime.folder.append_event({
+                        "run_id": run_id, "node": node, "agent": exc.agent, "batch_id": state.get("batch_id"),
+                        "arm": arms[state["arm"]] if state.get("arm") is not None else None,
+                        "seconds": round(time.perf_counter() - started, 4), "error": str(exc)})
+                raise
             arm = info.pop("arm", state.get("arm"))
             event = {"run_id": run_id, "node": node, "agent": info.pop("agent", node),
                      "batch_id": update.get("batch_id", state.get("batch_id")),
@@ -109,6 +124,9 @@ def build_line_graph(runtime: Any, *, run_id: str, on_event: Callable[[dict], No
     for name in ("judges", "sanity", "objective", "diversity", "bandit") + (("reflect",) if reflect else ()) + \
             (("align",) if align else ()):
         graph.add_node(name, traced(name, getattr(runtime, f"{name}_node")))
+    stages = [stage_node_name(s) for s in runtime.stages]
+    for stage, node in zip(runtime.stages, stages):
+        graph.add_node(node, traced(node, lambda s, n=stage: runtime.stage_node(n, s)))
 
     graph.add_edge(START, "coordinator")
     previous = ["coordinator"]
@@ -118,8 +136,8 @@ def build_line_graph(runtime: Any, *, run_id: str, on_event: Callable[[dict], No
             graph.add_edge(previous if len(previous) > 1 else previous[0], node)  # a list waits for all
         previous = current
     graph.add_edge(previous if len(previous) > 1 else previous[0], "judges")
-    tail = ["diversity", "reflect", "bandit"] if reflect else ["diversity", "bandit"]
-    for a, b in [("judges", "sanity"), ("sanity", "objective"), ("objective", "diversity"), *zip(tail, tail[1:])]:
+    chain = ["judges", "sanity", *stages, "objective", "diversity", *(["reflect"] if reflect else []), "bandit"]
+    for a, b in zip(chain, chain[1:]):
         graph.add_edge(a, b)
     if align:  # TabGRAA after every k-th batch, then back to the coordinator
         graph.add_conditional_edges(
@@ -137,4 +155,4 @@ def mermaid(graph: StateGraph) -> str:
     return graph.compile().get_graph().draw_mermaid()
 
 
-__all__ = ["LineState", "build_line_graph", "merge_parts", "mermaid"]
+__all__ = ["LineState", "build_line_graph", "merge_parts", "mermaid", "stage_node_name", "station_node_name"]

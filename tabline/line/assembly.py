@@ -27,6 +27,7 @@ import pandas as pd
 
 from tabline import __version__
 from tabline.agents.coordinator import Coordinator
+from tabline.agents.custom_team import build_judge, build_stages, python_refs, search_path
 from tabline.agents.judges import ClassifierJudge, LabelJudge, RuleJudge
 from tabline.agents.llm.backends import ModelRef
 from tabline.agents.llm.judge import LLMJudge
@@ -36,6 +37,8 @@ from tabline.agents.team import Team
 from tabline.agents.workers import ExpressionWorker, LMWorker, SamplerWorker
 from tabline.agents.llm.backends import BackendError
 from tabline.agents.plan import Plan
+from tabline.agents.refs import module_file
+from tabline.agents.roles import AgentError
 from tabline.errors import InvalidArgumentError, OutputError, TablineError
 from tabline.graphs.line import build_line_graph, mermaid
 from tabline.io import write_text_atomic
@@ -131,7 +134,8 @@ class AssemblyLine:
             alignment = LineAlignment(self.align_every, self.align_config)
             alignment.attach(self.lm, real)
         self.runtime = LineRuntime(team=team, schema=schema, coordinator=coordinator, workers=workers,
-                                   judges=judges, qc=qc, id_tops=id_tops, reflector=reflector, alignment=alignment)
+                                   judges=judges, qc=qc, id_tops=id_tops, reflector=reflector, alignment=alignment,
+                                   stages=build_stages(team, schema))
 
     def _fit_lm(self, real: pd.DataFrame, schema: Schema, config: TabularLMConfig, progress: bool,
                 folder: RunFolder | None) -> TabularLM:
@@ -152,6 +156,8 @@ class AssemblyLine:
     def _worker(self, comp, real: pd.DataFrame, schema: Schema, coordinator: Coordinator):
         spec = self.team.worker_for(comp.columns[0])
         kind = self._kind(comp)
+        if kind == "python":
+            return coordinator.custom_workers[comp.name]
         if kind == "lm":
             return LMWorker(self.lm, comp.columns, temperature=spec.temperature)
         if kind == "sampler":
@@ -177,11 +183,14 @@ class AssemblyLine:
     def _judges(self, real: pd.DataFrame, schema: Schema, progress: bool,
                 folder: RunFolder | None) -> tuple[list, dict[str, float]]:
         judges, thresholds = [], {}
-        for spec in self.team.judges:
-            if spec.kind == "classifier":
+        for i, spec in enumerate(self.team.judges):
+            if spec.kind == "python":
+                judge, threshold = build_judge(self.team, i, spec, schema)
+                judges.append(judge)
+                thresholds[judge.name] = threshold
+            elif spec.kind == "classifier":
                 synthetic = self._calibration = self._calibration_rows(spec, real, progress, folder)
-                judge = ClassifierJudge(schema, seed=self.team.seed).fit(real, synthetic)
-                judge.mode = spec.mode
+                judge = ClassifierJudge(schema, seed=self.team.seed, mode=spec.mode).fit(real, synthetic)
                 if spec.mode == "ratio":
                     judge.calibrate(synthetic, spec.quantile)
                 judges.append(judge)
@@ -247,10 +256,19 @@ class AssemblyLine:
                 "run_id": run_id, "n_rows": int(n_rows), "seed": self.team.seed, "status": "fitting",
                 "tabline": __version__, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "lm": self._lm_config().model_dump(), "align_every": self.align_every,
-                "align": self.align_config.model_dump(), "registered_models": sorted(self.models)})
+                "align": self.align_config.model_dump(), "registered_models": sorted(self.models),
+                **self._code_record()})
             if data is not None:
                 self._build(real, schema, progress=progress, folder=folder)
             return self._start(folder, run_id, int(n_rows), progress)
+
+    def _code_record(self) -> dict[str, Any]:
+        """Where the team's python agents came from: `resume` imports their refs again, looking in the same
+        folders (nothing of the code itself is kept in the run folder)."""
+        refs = python_refs(self.team)
+        if not refs:
+            return {}
+        return {"code": {"path": search_path(self.team), "modules": {ref: module_file(ref) for ref in refs}}}
 
     def _start(self, folder: RunFolder, run_id: str, n_rows: int, progress: bool) -> LineResult:
         """Save what the fitted line decided (plan, graph), mark the run as running and drive it."""
@@ -281,7 +299,8 @@ class AssemblyLine:
             if missing:
                 raise BackendError(f"this run used the Python chat model(s) registered as {missing}; resume it from "
                                    f"Python with AssemblyLine.resume(run_dir, models={{{missing[0]!r}: model, ...}})")
-            line = cls(Team.load(folder.team), models=models, align_every=manifest.get("align_every"),
+            code_path = manifest.get("code", {}).get("path", [])
+            line = cls(Team.load(folder.team, code_path=code_path), models=models, align_every=manifest.get("align_every"),
                        align=manifest.get("align"))
             if folder.model.exists():
                 line.lm = TabularLM.load(folder.model)
@@ -305,6 +324,12 @@ def _resume_hint(folder: RunFolder) -> Iterator[None]:
             raise
         raise OutputError(f"{exc}. Nothing written so far is lost: once that is fixed, "
                           f"`tabline run --resume {folder.path}` continues the run") from exc
+    except AgentError as exc:  # your agent's fault: the checkpoint before the failed step is intact
+        if not folder.manifest.exists():
+            raise
+        raise AgentError(f"{exc}. Every finished batch is kept: once the agent is fixed, "
+                         f"`tabline run --resume {folder.path}` continues the run", agent=exc.agent, role=exc.role,
+                         prefixed=True) from exc
 
 
 def _load_schema(folder: RunFolder) -> Schema:

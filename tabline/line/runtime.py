@@ -19,6 +19,7 @@ from tabline.agents.bandit import PartitionBandit, blend_reward
 from tabline.agents.coordinator import Coordinator
 from tabline.agents.llm.calls import merge_usage
 from tabline.agents.llm.worker import FillContext, LLMWorker
+from tabline.agents.roles import Judge, QCStage, Worker
 from tabline.agents.team import Team
 from tabline.line.aligning import line_rewards, row_scores
 from tabline.line.folder import RunFolder
@@ -56,11 +57,12 @@ def seed_for(*parts: int) -> int:
 class LineRuntime:
     """The fitted line: team, schema, coordinator, one worker per component, judges and the QC chain."""
 
-    def __init__(self, *, team: Team, schema: Schema, coordinator: Coordinator, workers: dict[str, Any],
-                 judges: list[Any], qc: QCChain, id_tops: dict[str, Any], reflector: Any = None,
-                 alignment: Any = None):
+    def __init__(self, *, team: Team, schema: Schema, coordinator: Coordinator, workers: dict[str, Worker],
+                 judges: list[Judge], qc: QCChain, id_tops: dict[str, Any], reflector: Any = None,
+                 alignment: Any = None, stages: dict[str, QCStage] | None = None):
         self.team, self.schema, self.coordinator = team, schema, coordinator
         self.workers, self.judges, self.qc, self.id_tops = workers, judges, qc, id_tops
+        self.stages = dict(stages or {})  # extra QC stages (yours), by name, in the order they run after sanity
         self.reflector = reflector  # DATE's tree feedback for LLM workers (None = off)
         self.alignment = alignment  # TabGRAA every k batches (a `tabline.line.aligning.LineAlignment`, None = off)
         self.folder: RunFolder | None = None
@@ -151,7 +153,7 @@ class LineRuntime:
         index = [c.name for c in self.plan.components].index(name)
         seed = seed_for(self.team.seed, state["batch_id"], index)
         update: dict[str, Any] = {}
-        info: dict[str, Any] = {"agent": type(worker).__name__, "rows_in": len(batch)}
+        info: dict[str, Any] = {"agent": worker.name, "rows_in": len(batch)}
         if isinstance(worker, LLMWorker):
             arm = state["arm"]
             negatives = state.get("reflection", {}).get(str(arm), []) if self.team.worker_for(worker.columns[0]).reflection else []
@@ -175,26 +177,22 @@ class LineRuntime:
     def judges_node(self, state: dict[str, Any]) -> tuple[dict, dict]:
         batch = self.batch_frame(state)
         scores: dict[str, list[float]] = {}
-        notes: dict[str, str] = {}
+        notes: dict[str, dict[str, str]] = {}  # judge -> row position -> what it said (kept if it rejects)
         usage = []
         for judge in self.judges:
-            if hasattr(judge, "usage"):  # an LLM judge: explanations and calls are kept
-                scores[judge.name] = judge.score(batch).astype(float).tolist()
-                notes = {str(i): why for i, why in {**judge.last_explanations, **judge.last_failures}.items()}
-                if self.folder is not None:
-                    self.folder.write_llm_calls(state["batch_id"], "judge", judge.last_calls)
-                usage.append(judge.usage.take())
-            elif getattr(judge, "mode", None) == "ratio":
-                scores[judge.name] = judge.accept(batch).astype(float).tolist()
-            elif hasattr(judge, "scores"):
-                for k, v in judge.scores(batch).items():
-                    scores[f"{judge.name}.{k}"] = v.astype(float).tolist()
-            else:
-                scores[judge.name] = judge.score(batch).astype(float).tolist()
-        means = {k: round(float(np.mean(v)), 4) for k, v in scores.items()}
+            verdict = judge.judge(batch)
+            for k, v in verdict.scores.items():
+                scores[k] = v.astype(float).tolist()
+            if verdict.notes:
+                notes[judge.name] = {str(i): why for i, why in verdict.notes.items()}
+            if verdict.calls and self.folder is not None:
+                self.folder.write_llm_calls(state["batch_id"], f"judge_{judge.name}", verdict.calls)
+            if verdict.usage:
+                usage.append(verdict.usage)
+        means = {k: round(float(np.nanmean(v)), 4) if np.isfinite(v).any() else None for k, v in scores.items()}
         return {"scores": scores, "judge_notes": notes}, {
             "agent": "judges", "rows_in": len(batch), "rows_out": len(batch), "tokens": merge_usage(usage),
-            "detail": {"mean_scores": means}}
+            "detail": {"judges": [j.name for j in self.judges], "mean_scores": means}}
 
     def sanity_node(self, state: dict[str, Any]) -> tuple[dict, dict]:
         batch = self.batch_frame(state)
@@ -217,14 +215,23 @@ class LineRuntime:
         scores = {k: pd.Series(v, index=batch.index) for k, v in state["scores"].items()}
         before = int(verdicts.passing.sum())
         result = self.qc.objective(scores, verdicts.passing, seed=seed_for(self.team.seed, state["batch_id"], 13))
-        notes = state.get("judge_notes") or {}
-        if notes:  # the LLM judge's explanation goes with the rows it rejected
+        for name, said in (state.get("judge_notes") or {}).items():  # a judge's note goes with the rows it rejected
             for idx in result.reason.index:
-                why = notes.get(str(idx))
-                if why and "judge 'llm'" in result.reason[idx]:
+                why = said.get(str(idx)) if isinstance(said, dict) else None
+                if why and f"judge {name!r}" in result.reason[idx]:
                     result.reason[idx] = f"{result.reason[idx]} — {why}"
         verdicts.apply(result)
         return self._qc_out(verdicts, "objective", before)
+
+    def stage_node(self, name: str, state: dict[str, Any]) -> tuple[dict, dict]:
+        """An extra QC stage of the team's: it sees the rows still passing; the rows it rejects carry its name."""
+        batch = self.batch_frame(state)
+        verdicts = Verdicts.from_dict(state["verdicts"], batch.index)
+        rows = batch.loc[verdicts.passing.to_numpy()]
+        before = len(rows)
+        verdicts.apply(StageResult.from_reasons(name, self.stages[name].check(rows)))
+        update, info = self._qc_out(verdicts, name, before)
+        return update, {**info, "agent": name}
 
     def diversity_node(self, state: dict[str, Any]) -> tuple[dict, dict]:
         """Stage 3, then the batch is settled: accepted and rejected rows go to the run folder."""

@@ -1,7 +1,8 @@
 """QC stage 2, objective filter: thresholds on the judges' scores, per row and per batch.
 
-Each judge gives every row a score in [0, 1] (1 = best). A row passes when every judge's score reaches that
-judge's row threshold; its stage score is the mean of the judges' scores. The batch passes when the mean
+Each judge gives every row a score in [0, 1] (1 = best). A row a judge gave no score (NaN) or a score
+outside [0, 1] is rejected first, naming the judge (a judge of your own can do that; its rows are not let
+through, nor silently clipped). A row passes when every judge's score reaches that judge's row threshold; its stage score is the mean of the judges' scores. The batch passes when the mean
 score of its passing rows reaches ``batch_threshold``; otherwise its passing rows are rejected too, with the
 batch mean as the reason (T²'s batch-level objective filter). Thresholds are settings: the paper does not
 publish them. A per-row threshold (a Series of uniform draws) makes the stage a rejection sampler: a row
@@ -12,6 +13,8 @@ Example:
     >>> scores = {"classifier": pd.Series([0.9, 0.1, 0.7])}
     >>> objective(scores, {"classifier": 0.5}).reason.tolist()
     ['', "objective: judge 'classifier' scored 0.10 < 0.5", '']
+    >>> objective({"mine": pd.Series([float("nan"), 1.5, 0.9])}, {"mine": 0.5}).reason.tolist()
+    ["objective: judge 'mine' gave no score (NaN)", "objective: judge 'mine' scored 1.5, outside [0, 1]", '']
 """
 from __future__ import annotations
 
@@ -32,8 +35,16 @@ def objective(scores: Mapping[str, pd.Series], row_thresholds: Mapping[str, floa
     unknown = sorted(set(row_thresholds) - set(scores))
     if unknown:
         raise InvalidArgumentError(f"thresholds name judges that gave no scores: {unknown}; judges: {sorted(scores)}")
-    frame = pd.DataFrame(dict(scores)).clip(0.0, 1.0)  # (B, judges)
-    reason = pd.Series("", index=frame.index, dtype=object)
+    raw = pd.DataFrame(dict(scores)).astype(float)  # (B, judges)
+    reason = pd.Series("", index=raw.index, dtype=object)
+    for judge in raw.columns:
+        missing = raw[judge].isna() & reason.eq("")
+        reason[missing] = f"objective: judge {judge!r} gave no score (NaN)"
+        # a hair outside [0, 1] is rounding (1 - 4·p(1-p) can reach 1 + 1e-16), not a fault
+        outside = ((raw[judge] < -1e-9) | (raw[judge] > 1 + 1e-9)) & reason.eq("")
+        reason[outside] = raw.loc[outside, judge].map(lambda v, j=judge: f"objective: judge {j!r} scored {v:g}, "
+                                                                          "outside [0, 1]")
+    frame = raw.clip(0.0, 1.0)
     for judge, threshold in row_thresholds.items():
         low = frame[judge] < threshold
         fresh = low & reason.eq("")

@@ -23,6 +23,7 @@ from tabline.agents.llm.backends import ModelRef
 from tabline.agents.llm.calls import StructuredCaller, gather_chunks, json_lines, settle
 from tabline.agents.llm.prompts import load_prompt
 from tabline.agents.llm.table import describe_columns, records, stratified_examples
+from tabline.agents.roles import Judgement
 from tabline.schema import Schema
 
 DEFAULT_RUBRIC = ("Would a domain expert believe this row is a real record of this table? Check that the "
@@ -76,6 +77,13 @@ class LLMJudge:
             out.iloc[pos] = (value - 1) / 4
             self.last_explanations[batch.index[pos]] = why
         return out
+
+    def judge(self, batch: pd.DataFrame) -> Judgement:
+        """`score`, with the model's explanations (and the reasons of rows it never scored) as notes, and the
+        calls and tokens for the run folder."""
+        scores = self.score(batch)
+        return Judgement({self.name: scores}, notes={**self.last_explanations, **self.last_failures},
+                         calls=self.last_calls, usage=self.usage.take())
 
     async def _chunk(self, chunk: list[int], shown: list[dict], semaphore: asyncio.Semaphore):
         rows = [{"row": pos, **shown[pos]} for pos in chunk]
