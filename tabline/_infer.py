@@ -145,10 +145,18 @@ def _datetime(name: str, t: pd.Series, fmt: str, nullable: bool, raw: pd.Series)
 
 
 def _decimals(x: np.ndarray) -> int:
-    """Smallest number of decimals d with round(x, d) == x for every value (at most 6)."""
-    scale = np.maximum(1.0, np.abs(x))
+    """Smallest number of decimals d with round(x, d) == x for every value, to a few units in the last place
+    (at most 15). Exact, not to a tolerance: a column of float32 artifacts such as 3.09999990463257 keeps all
+    its 14 decimals, since rounding it to fewer would output values the column never holds.
+
+    Example:
+        >>> _decimals(np.array([1.5, 2.25])), _decimals(np.array([3.09999990463257]))
+        (2, 14)
+    """
+    with np.errstate(over="ignore"):  # near 1.8e308 the spacing overflows to inf: any rounding is then "exact"
+        ulps = 4 * np.spacing(np.maximum(1.0, np.abs(x)))
     for d in range(_MAX_DECIMALS + 1):
-        if np.all(np.abs(round_decimals(x, d) - x) <= 1e-9 * scale):
+        if np.all(np.abs(round_decimals(x, d) - x) <= ulps):
             return d
     return _MAX_DECIMALS
 

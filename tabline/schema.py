@@ -36,7 +36,8 @@ DATETIME_FORMATS = [
     "%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d",
     "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%Y-%m",
 ]
-_MAX_DECIMALS = 10  # beyond this a value is treated as continuous (no rounding is visible)
+# float64 holds 15-17 significant digits: a value written with more decimals than this is kept as it is read
+_MAX_DECIMALS = 15
 
 
 class Column(BaseModel):
