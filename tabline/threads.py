@@ -3,14 +3,19 @@
 Why: with two threads on two cores and one other busy process, every parallel region waits for the thread
 that shares its core, and OpenMP's spin-waiting makes both programs slower still (sampling measured 4-5x
 slower that way, a 10k-row fit ~10x). Counting the cores other programs keep busy and using the rest avoids
-both; the count is taken again at every epoch and every sampling batch, so a job speeds up again when the
-machine frees up.
+both. Sampling takes the count again before every batch, so it speeds up again when the machine frees up.
+A fit keeps the count it started with (and a resumed fit the count it was started with): sums in the
+gradients are split by thread, so another count changes the last bits and, over many steps, the model.
+
+Reproducibility: a seed gives the same fit for the same thread count (the count is in the fit's log,
+``threads``); pin it to get the same model whatever else the machine runs. Sampled rows do not depend on it.
 
 ``OMP_WAIT_POLICY=PASSIVE`` (threads sleep instead of spinning) was measured too and is not set: it cut
 the slow-down under load as well, but cost 20 % of idle sampling speed and ~50 % of idle training speed on
 these small models. Set it yourself before importing torch if your machine is always shared.
 
-Override: ``TabularLMConfig(threads=N)``, or the ``TABLINE_THREADS`` environment variable.
+Override, first one set wins: ``TabularLMConfig(threads=N)``, the ``TABLINE_THREADS`` environment variable,
+then ``OMP_NUM_THREADS`` (the usual knob, which schedulers and containers set).
 
 Example:
     >>> 1 <= choose_threads() <= cpu_count()
@@ -71,15 +76,17 @@ def others_busy(window_s: float = 0.15, stale_s: float = 5.0) -> float | None:
 
 
 def choose_threads(requested: int | None = None) -> int:
-    """Threads to use: ``requested``, else ``$TABLINE_THREADS``, else the cores other processes leave free."""
+    """Threads to use: ``requested``, else ``$TABLINE_THREADS``, else ``$OMP_NUM_THREADS``, else the cores
+    other processes leave free."""
     if requested:
         return requested
-    env = os.environ.get(ENV, "").strip()
-    if env:
-        try:
-            return max(1, int(env))
-        except ValueError:
-            pass  # a garbled override falls back to measuring rather than failing a long job
+    for name in (ENV, "OMP_NUM_THREADS"):
+        value = os.environ.get(name, "").strip()
+        if value:
+            try:
+                return max(1, int(value))
+            except ValueError:
+                pass  # a garbled override falls back to measuring rather than failing a long job
     n = cpu_count()
     busy = others_busy()
     if busy is None:

@@ -16,6 +16,7 @@ def fresh_measurement(monkeypatch):
     monkeypatch.setattr(threads, "_last", None)
     monkeypatch.setattr(threads, "_answer", None)
     monkeypatch.delenv(threads.ENV, raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
 
 
 def test_a_request_or_the_environment_overrides_the_measurement(fresh_measurement, monkeypatch):

@@ -58,6 +58,7 @@ class TrainState(BaseModel):
     lr_scale: float = 1.0
     bad_epochs: int = 0
     seconds: float = 0.0
+    threads: int | None = None  # the fit's thread count: a resume reuses it, so it computes as the fit did
     log: dict[str, Any] = {}
     rng: dict[str, Any] = {}
 

@@ -76,7 +76,8 @@ class TabularLMConfig(BaseModel):
     fine_bins: int = Field(128, ge=2, le=4096)
     exact_values: int = Field(128, ge=2, le=4096)
     threads: int | None = Field(None, ge=1, description="torch CPU threads (default: the cores other programs "
-                                "leave free, measured at the start and after every epoch; see tabline.threads)")
+                                "leave free, measured when a fit starts and before each sampling batch; see "
+                                "tabline.threads)")
 
 
 class TrainingLog(BaseModel):
@@ -86,6 +87,7 @@ class TrainingLog(BaseModel):
     best_val_loss: float = math.inf
     seconds: float = 0.0
     stopped_by: Literal["early_stopping", "max_epochs", "time_budget", "not_trained"] = "not_trained"
+    threads: int | None = None  # torch threads the fit ran with (see `tabline.threads`)
     history: list[dict[str, float]] = []
 
 
@@ -158,7 +160,6 @@ class TabularLM:
             raise InvalidTableError(f"the table has {len(df)} row(s); at least {MIN_ROWS} are needed to fit a model")
         self.schema = schema or Schema.infer(df)
         self.schema.validate_table(df)
-        self._threads()
         torch.manual_seed(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
         self.tokenizer = tok = TableTokenizer.fit(
@@ -199,7 +200,12 @@ class TabularLM:
         resumed = load_checkpoint(checkpoint, model, opt, fingerprint=key) if checkpoint else None
         if resumed is not None:
             state, best_state, rng = resumed.state, resumed.best, resumed.rng
+        # One thread count for the whole fit, chosen from the free cores at its start and reused by a resume:
+        # gradients' sums split by thread differ in the last bits, so a count changing mid-fit would make the
+        # same seed train a different model (sampling has no such sums, and adapts per batch)
+        state.threads = threads.apply(cfg.threads or state.threads)
         log = TrainingLog(**state.log) if state.log else TrainingLog()
+        log.threads = state.threads
         start = time.perf_counter() - state.seconds  # a resumed fit's budget counts the time already spent
         title = f"training (resumed after epoch {state.epoch})" if state.epoch else "training"
         with progress_bar(cfg.max_epochs, title, enabled=progress) as bar:
@@ -232,7 +238,6 @@ class TabularLM:
                     state.bad_epochs += 1
                     state.lr_scale *= 0.5
                 bar.advance(1, info=f"train {np.mean(running):.3f} val {val_loss:.3f}")
-                self._threads()  # the machine may have become busier, or freer
                 elapsed = time.perf_counter() - start
                 if state.bad_epochs >= cfg.patience:
                     log.stopped_by = "early_stopping"
