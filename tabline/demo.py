@@ -36,7 +36,7 @@ def split(df: pd.DataFrame, holdout_fraction: float, seed: int) -> tuple[pd.Data
     return df.iloc[perm[n_hold:]].reset_index(drop=True), df.iloc[perm[:n_hold]].reset_index(drop=True)
 
 
-def run_demo(output: Path | None, *, seed: int = 0, time_budget_s: float = 100.0, progress: bool = True,
+def run_demo(output: Path | None, *, seed: int = 0, time_budget_s: float | str | None = "auto", progress: bool = True,
              console: Console | None = None) -> Path:
     """Run the demo end to end; return the run folder."""
     from tabline.eval import evaluate
@@ -48,7 +48,9 @@ def run_demo(output: Path | None, *, seed: int = 0, time_budget_s: float = 100.0
     df = load_demo_table()
     train, holdout = split(df, 0.25, seed)
     console.print(f"[bold]tabline demo[/] — ggplot2 diamonds sample: {len(train):,} rows to learn from, "
-                  f"{len(holdout):,} held out; training for up to {time_budget_s:.0f} s on the CPU")
+                  f"{len(holdout):,} held out; training "
+                  + (f"for about {time_budget_s:.0f} s" if isinstance(time_budget_s, (int, float)) else
+                     "with a time budget sized from the table" if time_budget_s == "auto" else "until early stopping"))
     with atomic_directory(output) as tmp:
         lm = TabularLM(TabularLMConfig(seed=seed, time_budget_s=time_budget_s)).fit(train, progress=progress)
         lm.save(tmp / "model")

@@ -19,7 +19,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tabline.schema import Column, Schema, _category_key, _datetime_seconds
+from tabline.rowkeys import category_keys, numbers
+from tabline.schema import Column, Schema
 
 MODEL_KINDS = ("numeric", "datetime", "categorical", "boolean")
 # HistGradientBoosting bins categorical features into at most 255 bins; codes must lie in [0, 254].
@@ -43,21 +44,6 @@ def subsample(df: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFram
     if len(df) <= n:
         return df
     return df.iloc[np.sort(rng.choice(len(df), size=n, replace=False))]
-
-
-def numbers(s: pd.Series, col: Column) -> np.ndarray:
-    """A numeric or datetime column as floats; missing and infinite values become NaN."""
-    if col.kind == "datetime":
-        x = _datetime_seconds(s).to_numpy(dtype=float, na_value=np.nan)
-    else:
-        x = pd.to_numeric(s, errors="coerce").astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-    x[~np.isfinite(x)] = np.nan  # trees reject inf, and an infinite distance would swamp every other column
-    return x
-
-
-def category_keys(s: pd.Series) -> pd.Series:
-    """Categories in the schema's canonical text form; missing values stay missing."""
-    return s.map(_category_key, na_action="ignore")
 
 
 def tree_features(frames: list[pd.DataFrame], columns: list[Column]) -> tuple[list[np.ndarray], np.ndarray]:

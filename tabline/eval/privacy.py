@@ -21,9 +21,10 @@ import numpy as np
 import pandas as pd
 from sklearn.neighbors import NearestNeighbors
 
-from tabline.eval.features import category_keys, distance_features, model_columns, numbers, subsample
+from tabline.eval.features import distance_features, model_columns, subsample
 from tabline.eval.report import Comparison, PrivacyScores
-from tabline.schema import Schema, round_decimals
+from tabline.rowkeys import row_keys
+from tabline.schema import Schema
 
 # Distances are sums of scaled terms near 1; a gap below this is float noise, i.e. a tie.
 _TIE = 1e-9
@@ -78,29 +79,6 @@ def dcr_share(queries: np.ndarray, *, train_ref: np.ndarray, holdout_ref: np.nda
     tie = np.abs(d_train - d_holdout) <= _TIE * np.maximum(1.0, d_holdout)
     nearer = (d_train < d_holdout) & ~tie
     return float(np.mean(nearer + 0.5 * tie))
-
-
-def row_keys(df: pd.DataFrame, schema: Schema) -> np.ndarray:
-    """One 64-bit hash per row of its values after the schema's rounding; ids are left out (they label rows,
-    so a copied row with a fresh id is still a copy)."""
-    parts = {}
-    for col in schema.columns:
-        s = df[col.name]
-        if col.kind == "numeric":
-            # + 0.0 turns -0.0 into 0.0; rounding first makes 0.1 + 0.2 equal 0.3.
-            text = pd.Series(round_decimals(numbers(s, col), col.decimals) + 0.0, index=df.index).astype(str)
-        elif col.kind == "datetime":
-            text = pd.to_datetime(s, errors="coerce").dt.strftime(col.datetime_format)
-        elif col.kind in ("categorical", "boolean"):
-            text = category_keys(s)
-        elif col.kind == "text":
-            text = s.map(str, na_action="ignore")
-        else:
-            continue
-        parts[col.name] = text.astype(object).where(text.notna(), "\x00missing")
-    if not parts:
-        return np.zeros(len(df), dtype=np.uint64)
-    return pd.util.hash_pandas_object(pd.DataFrame(parts, index=df.index), index=False).to_numpy()
 
 
 def exact_copy_rate(keys: np.ndarray, reference_keys: np.ndarray) -> float:

@@ -22,7 +22,7 @@ from collections.abc import Collection
 
 import pandas as pd
 
-from tabline.eval.privacy import row_keys as eval_row_keys
+from tabline.rowkeys import row_keys as eval_row_keys
 from tabline.qc.verdicts import StageResult
 from tabline.schema import Schema
 

@@ -59,6 +59,10 @@ class TrainState(BaseModel):
     bad_epochs: int = 0
     seconds: float = 0.0
     threads: int | None = None  # the fit's thread count: a resume reuses it, so it computes as the fit did
+    anneal_start: int | None = None  # optimizer step where the learning-rate anneal begins
+    anneal_steps: int = 0
+    last_epoch: int | None = None  # set when early stopping moved the end (to anneal first)
+    cause: str | None = None  # why training is ending: early_stopping, overfit_guard or time_budget
     log: dict[str, Any] = {}
     rng: dict[str, Any] = {}
 

@@ -22,7 +22,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Callable, Literal, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -37,6 +37,8 @@ from tabline.schema import Schema
 from tabline.training.checkpoint import TrainState, fingerprint, load_checkpoint, save_checkpoint
 from tabline.training.external import ExternalColumns
 from tabline.training.decoder import Decoder, Precision
+from tabline.training.guard import Copies, CopyGuard, SampleReport, keep_probability, overfit_signal
+from tabline.training.plan import Plan, lr_factor, over_budget, plan_training
 from tabline.training.sampler import sample_values
 from tabline.training.tokenizer import PAD, TableTokenizer
 
@@ -64,13 +66,19 @@ class TabularLMConfig(BaseModel):
     # epochs (the model learns each column's marginal first). 0.1 measured 3-5x faster to learn the
     # dependencies between columns (docs/tabular-lm.md).
     init_std: float = Field(0.1, gt=0, le=1)
-    max_epochs: int = Field(40, ge=1)
+    max_epochs: int = Field(60, ge=1, description="at most this many epochs (the time budget plans fewer)")
     patience: int = Field(4, ge=1, description="epochs without validation improvement before stopping")
     val_fraction: float = Field(0.1, gt=0, lt=0.5)
     batch_size: int = Field(64, ge=1)
     learning_rate: float = Field(2e-3, gt=0)
     weight_decay: float = Field(0.01, ge=0)
-    time_budget_s: float | None = Field(None, gt=0, description="stop training after this many seconds")
+    time_budget_s: float | Literal["auto"] | None = Field(
+        "auto", description="seconds of training to plan for: 'auto' sizes it from the table (~100 s for 10k rows "
+        "x 10 columns), None trains up to max_epochs; see tabline.training.plan")
+    anneal_fraction: float = Field(0.2, ge=0, lt=1, description="share of the planned epochs that anneal the "
+                                   "learning rate to 5 % at the end (0: no anneal)")
+    guard_rows: int = Field(256, ge=0, description="rows sampled after each epoch to watch the copy rate and "
+                            "DCR against held rows (0: off)")
     canonical_fraction: float = Field(0.5, ge=0, le=1)
     coarse_bins: int = Field(64, ge=2, le=1024)
     fine_bins: int = Field(128, ge=2, le=4096)
@@ -86,9 +94,20 @@ class TrainingLog(BaseModel):
     best_epoch: int = 0
     best_val_loss: float = math.inf
     seconds: float = 0.0
-    stopped_by: Literal["early_stopping", "max_epochs", "time_budget", "not_trained"] = "not_trained"
+    stopped_by: Literal["early_stopping", "max_epochs", "time_budget", "overfit_guard", "not_trained"] = "not_trained"
     threads: int | None = None  # torch threads the fit ran with (see `tabline.threads`)
+    planned_epochs: int = 0  # the plan (tabline.training.plan), anneal included
+    anneal_epochs: int = 0
+    annealed_from: int | None = None  # the epoch whose weights the anneal started from
+    budget_s: float | None = None
+    tokens_per_s: float | None = None  # training tokens (all positions) per second of the training loop
+    copy_rate_natural: float | None = None  # share of held rows equal to a training row: real data's own rate
     history: list[dict[str, float]] = []
+
+
+def _clock(seconds_from_now: float) -> str:
+    """Wall-clock time ``seconds_from_now`` ahead, for a progress bar's expected end."""
+    return time.strftime("%H:%M:%S", time.localtime(time.time() + seconds_from_now))
 
 
 def training_orders(n: int, d: int, rng: np.random.Generator, canonical_fraction: float) -> np.ndarray:
@@ -120,18 +139,6 @@ def row_logprob(logits: torch.Tensor, ids: torch.Tensor, value_mask: torch.Tenso
     return (tok * value_mask[:, 1:]).sum(-1)  # (B,)
 
 
-def choose_size(n_rows: int, row_length: int) -> tuple[int, int]:
-    """(n_layer, n_embd) from the amount of training text: larger tables get a deeper, wider model."""
-    tokens = n_rows * row_length
-    if tokens < 100_000:
-        return 2, 96
-    if tokens < 400_000:
-        return 3, 128
-    if tokens < 2_000_000:
-        return 4, 128
-    return 4, 192
-
-
 class TabularLM:
     """A GPT-2-style causal LM over one table's column-aware vocabulary. See the module docstring."""
 
@@ -142,6 +149,9 @@ class TabularLM:
         self.external: ExternalColumns | None = None
         self.model = None
         self.log = TrainingLog()
+        self.guard = CopyGuard.empty()
+        self.last_sample: SampleReport | None = None
+        self._fitting = False
 
     # ------------------------------------------------------------------ training
     def fit(self, df: pd.DataFrame, schema: Schema | None = None, *, progress: bool = True,
@@ -172,30 +182,28 @@ class TabularLM:
         perm = rng.permutation(len(df))
         n_val = max(1, int(round(cfg.val_fraction * len(df))))
         val_vals, train_vals = values[perm[:n_val]], values[perm[n_val:]]
-        n_layer, n_embd = choose_size(len(train_vals), tok.row_length())
-        n_layer, n_embd = cfg.n_layer or n_layer, cfg.n_embd or n_embd
-        if n_embd % cfg.n_head:
-            raise InvalidArgumentError(f"n_embd ({n_embd}) must be a multiple of n_head ({cfg.n_head})")
+        self.guard = CopyGuard.fit(df, self.schema, held=perm[:n_val])
+        plan = plan_training(len(train_vals), tok.row_length(), budget_s=cfg.time_budget_s, max_epochs=cfg.max_epochs,
+                             n_layer=cfg.n_layer, n_embd=cfg.n_embd, anneal_fraction=cfg.anneal_fraction)
+        if plan.n_embd % cfg.n_head:
+            raise InvalidArgumentError(f"n_embd ({plan.n_embd}) must be a multiple of n_head ({cfg.n_head})")
         self.model = GPT2LMHeadModel(GPT2Config(
-            vocab_size=tok.vocab_size, n_positions=tok.row_length(), n_embd=n_embd, n_layer=n_layer,
+            vocab_size=tok.vocab_size, n_positions=tok.row_length(), n_embd=plan.n_embd, n_layer=plan.n_layer,
             n_head=cfg.n_head, activation_function="gelu", resid_pdrop=cfg.dropout, embd_pdrop=cfg.dropout, attn_pdrop=cfg.dropout,
             initializer_range=cfg.init_std, bos_token_id=1, eos_token_id=2, pad_token_id=PAD,
         ))
         key = fingerprint(df[self.schema.names], cfg.model_dump_json(exclude={"time_budget_s", "threads"}),
-                          self.schema.model_dump_json())
-        self._train(train_vals, val_vals, rng, progress, checkpoint, key)
+                          self.schema.model_dump_json(), json.dumps(plan.__dict__))
+        self._train(train_vals, val_vals, rng, progress, checkpoint, key, plan, df.iloc[perm[:n_val]])
         return self
 
     def _train(self, train_vals: np.ndarray, val_vals: np.ndarray, rng: np.random.Generator, progress: bool,
-               checkpoint: str | os.PathLike | None, key: str) -> None:
+               checkpoint: str | os.PathLike | None, key: str, plan: Plan, held: pd.DataFrame) -> None:
         cfg, tok, model = self.config, self.tokenizer, self.model
         val_ids = torch.from_numpy(tok.assemble(val_vals))
         steps_per_epoch = math.ceil(len(train_vals) / cfg.batch_size)
         warmup = min(200, steps_per_epoch)
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-        # Warm-up, then a constant rate halved whenever validation stalls. A decaying schedule fixed in advance
-        # measured worse: learning *which* column a value depends on comes after a plateau of variable
-        # length, and a rate already decayed by then stretches the plateau (docs/tabular-lm.md).
         state, best_state = TrainState(fingerprint=key), None
         resumed = load_checkpoint(checkpoint, model, opt, fingerprint=key) if checkpoint else None
         if resumed is not None:
@@ -205,56 +213,100 @@ class TabularLM:
         # same seed train a different model (sampling has no such sums, and adapts per batch)
         state.threads = threads.apply(cfg.threads or state.threads)
         log = TrainingLog(**state.log) if state.log else TrainingLog()
-        log.threads = state.threads
+        log.threads, log.budget_s = state.threads, plan.budget_s
+        log.planned_epochs, log.anneal_epochs = plan.epochs, plan.anneal_epochs
+        log.copy_rate_natural = self.guard.natural_rate
+        if state.anneal_start is None and plan.anneal_epochs:
+            state.anneal_start = (plan.epochs - plan.anneal_epochs) * steps_per_epoch
+            state.anneal_steps = plan.anneal_epochs * steps_per_epoch
         start = time.perf_counter() - state.seconds  # a resumed fit's budget counts the time already spent
+        loop_s, tokens = 0.0, 0
         title = f"training (resumed after epoch {state.epoch})" if state.epoch else "training"
-        with progress_bar(cfg.max_epochs, title, enabled=progress) as bar:
-            bar.advance(state.epoch)
-            for epoch in range(state.epoch + 1, cfg.max_epochs + 1):
-                if log.stopped_by != "not_trained":
-                    break  # the checkpoint was written after the last epoch
-                model.train()
-                ids, labels = self.training_batch(train_vals, rng)
-                shuffle = torch.from_numpy(rng.permutation(len(ids)))
-                running = []
-                for s in range(steps_per_epoch):
-                    idx = shuffle[s * cfg.batch_size : (s + 1) * cfg.batch_size]
-                    loss = model(input_ids=ids[idx], labels=labels[idx]).loss
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                    for group in opt.param_groups:
-                        group["lr"] = cfg.learning_rate * state.lr_scale * min(1.0, (state.step + 1) / warmup)
-                    opt.step()
-                    state.step += 1
-                    running.append(loss.item())
-                val_loss = self._mean_loss(val_ids)
-                log.history.append({"epoch": epoch, "train_loss": float(np.mean(running)), "val_loss": val_loss})
-                log.epochs = state.epoch = epoch
-                if val_loss < log.best_val_loss - 1e-4:
-                    log.best_val_loss, log.best_epoch, state.bad_epochs = val_loss, epoch, 0
-                    best_state = copy.deepcopy(model.state_dict())
-                else:
-                    state.bad_epochs += 1
-                    state.lr_scale *= 0.5
-                bar.advance(1, info=f"train {np.mean(running):.3f} val {val_loss:.3f}")
-                elapsed = time.perf_counter() - start
-                if state.bad_epochs >= cfg.patience:
-                    log.stopped_by = "early_stopping"
-                elif cfg.time_budget_s is not None and elapsed * (epoch + 1) / epoch > cfg.time_budget_s:
-                    log.stopped_by = "time_budget"  # the next epoch would overrun the budget
-                elif epoch == cfg.max_epochs:
-                    log.stopped_by = "max_epochs"
-                if checkpoint:
-                    state.seconds, state.log = elapsed, log.model_dump()
-                    save_checkpoint(checkpoint, state, model, opt, best=best_state, rng=rng)
-        if log.stopped_by == "not_trained":
-            log.stopped_by = "max_epochs"
+        self._fitting = True  # sampling for the guard must not change the fit's thread count
+        try:
+            with progress_bar(state.last_epoch or plan.epochs, title, enabled=progress) as bar:
+                bar.advance(state.epoch)
+                while log.stopped_by == "not_trained":  # set in the checkpoint written after the last epoch
+                    epoch = state.epoch + 1
+                    tick = time.perf_counter()
+                    running, n_tokens = self._epoch(train_vals, rng, opt, state, steps_per_epoch, warmup)
+                    loop_s, tokens = loop_s + time.perf_counter() - tick, tokens + n_tokens
+                    val_loss = self._mean_loss(val_ids)
+                    annealing = state.anneal_start is not None and state.step > state.anneal_start
+                    entry = {"epoch": epoch, "train_loss": running, "val_loss": val_loss, "lr": opt.param_groups[0]["lr"]}
+                    watch = self._watch(held, epoch) if cfg.guard_rows else None
+                    entry.update(watch or {})
+                    log.history.append(entry)
+                    log.epochs = state.epoch = epoch
+                    tripped = watch is not None and overfit_signal(log.history, self.guard.natural_rate)
+                    if val_loss < log.best_val_loss - 1e-4 and not tripped:
+                        log.best_val_loss, log.best_epoch, state.bad_epochs = val_loss, epoch, 0
+                        best_state = copy.deepcopy(model.state_dict())
+                    else:
+                        state.bad_epochs += 1
+                        if not annealing:
+                            state.lr_scale *= 0.5
+                    elapsed = time.perf_counter() - start
+                    epoch_s = elapsed / epoch
+                    cause = None if annealing else (
+                        "early_stopping" if state.bad_epochs >= cfg.patience else "overfit_guard" if tripped
+                        else "time_budget" if over_budget(elapsed, epoch_s, plan.budget_s) else None)
+                    if cause is not None:
+                        state.cause = cause
+                        if plan.anneal_epochs and best_state is not None:
+                            # Anneal from the best weights so far instead of stopping where training went stale
+                            model.load_state_dict(best_state)
+                            log.annealed_from = log.best_epoch
+                            n = max(1, min(plan.anneal_epochs, round(cfg.anneal_fraction * epoch)))
+                            state.anneal_start, state.anneal_steps = state.step, n * steps_per_epoch
+                            state.last_epoch, state.bad_epochs = epoch + n, 0
+                            bar.update(total=state.last_epoch)
+                        else:
+                            log.stopped_by = cause
+                    last = state.last_epoch or plan.epochs
+                    if log.stopped_by == "not_trained" and epoch >= last:
+                        log.stopped_by = state.cause or (
+                            "max_epochs" if plan.budget_s is None or plan.epochs >= cfg.max_epochs else "time_budget")
+                    bar.advance(1, info=f"train {running:.3f} val {val_loss:.3f}" + (
+                        "" if log.stopped_by != "not_trained" else f" · ends ~{_clock(epoch_s * (last - epoch))}"))
+                    if checkpoint:
+                        state.seconds, state.log = elapsed, log.model_dump()
+                        save_checkpoint(checkpoint, state, model, opt, best=best_state, rng=rng)
+        finally:
+            self._fitting = False
         if best_state is not None:  # None only if no epoch had a finite validation loss
             model.load_state_dict(best_state)
         model.eval()
         log.seconds = time.perf_counter() - start
+        log.tokens_per_s = tokens / loop_s if loop_s > 0 else log.tokens_per_s
         self.log = log
+
+    def _epoch(self, train_vals: np.ndarray, rng: np.random.Generator, opt: torch.optim.Optimizer, state: TrainState,
+               steps: int, warmup: int) -> tuple[float, int]:
+        """One pass over the training rows; returns the mean training loss and the tokens it saw."""
+        cfg, model = self.config, self.model
+        model.train()
+        ids, labels = self.training_batch(train_vals, rng)
+        shuffle = torch.from_numpy(rng.permutation(len(ids)))
+        losses = []
+        for s in range(steps):
+            idx = shuffle[s * cfg.batch_size : (s + 1) * cfg.batch_size]
+            loss = model(input_ids=ids[idx], labels=labels[idx]).loss
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            factor = lr_factor(state.step, warmup=warmup, anneal_start=state.anneal_start, anneal_steps=state.anneal_steps)
+            for group in opt.param_groups:
+                group["lr"] = cfg.learning_rate * state.lr_scale * factor
+            opt.step()
+            state.step += 1
+            losses.append(loss.item())
+        return float(np.mean(losses)), int(ids.numel())
+
+    def _watch(self, held: pd.DataFrame, epoch: int) -> dict[str, float]:
+        """Copy rate and DCR share of a few sampled rows against the held rows (the overfit guard's view)."""
+        rows = self.sample(self.config.guard_rows, seed=self.config.seed * 1_000_003 + epoch, copies="allow")
+        return self.guard.watch(rows, held)
 
     def training_batch(self, values: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Input ids and labels (-100 off value tokens) for encoded rows (N, d, 2) in training layouts: schema
@@ -278,13 +330,18 @@ class TabularLM:
     def sample(
         self, n: int, *, conditions: Mapping[str, Any] | pd.DataFrame | None = None, seed: int | None = None,
         temperature: float = 1.0, top_p: float = 1.0, batch_size: int | None = None, progress: bool = False,
-        columns: Sequence[str] | None = None, precision: Precision = "auto",
+        columns: Sequence[str] | None = None, precision: Precision = "auto", copies: Copies = "natural",
     ) -> pd.DataFrame:
         """Sample ``n`` schema-valid rows. ``conditions`` fixes columns: a dict (same value for every row) or a
         DataFrame with ``n`` rows (one value per row; NaN means 'missing'). Same seed, same rows.
 
         ``columns`` limits generation to those columns (plus the conditions, which come back as given): the
         model stops after them, so a column worker pays only for its own tokens.
+
+        ``copies``: rows equal to a row the model was fitted on are kept only at the rate real unseen rows
+        repeat training rows ("natural", the default), never ("reject"), or as sampled ("allow"); rows
+        dropped are drawn again, and ``lm.last_sample`` says how many (see `tabline.training.guard`). Partial
+        rows (``columns``) are not checked.
 
         ``batch_size``: rows decoded together; by default as many as keep the key/value cache near 256 MB (at
         most 4,096: larger batches measured no faster).
@@ -299,6 +356,8 @@ class TabularLM:
             raise InvalidArgumentError(f"n must be a positive whole number of rows, got {n!r}")
         if temperature < 0 or not 0 < top_p <= 1:
             raise InvalidArgumentError(f"need temperature >= 0 and 0 < top_p <= 1, got {temperature}, {top_p}")
+        if copies not in ("natural", "reject", "allow"):
+            raise InvalidArgumentError(f"copies must be 'natural', 'reject' or 'allow', got {copies!r}")
         self._threads()
         tok, d = self.tokenizer, len(self.tokenizer.codes)
         seed = self.config.seed if seed is None else seed
@@ -307,24 +366,55 @@ class TabularLM:
         wanted = self._wanted(columns, given)
         order = [j for j in range(d) if forced[0, j, 0] >= 0] + [
             j for j in range(d) if forced[0, j, 0] < 0 and tok.codes[j].name in wanted]
-        chunks, decoder = [], Decoder(self.model, precision)
+        decoder = Decoder(self.model, precision)
         batch_size = batch_size or decoder.batch_for(tok.row_length())
-        with progress_bar(n, "sampling", enabled=progress) as bar:
-            for i in range(0, n, batch_size):
+
+        def draw(rows: np.ndarray, bar: Any) -> pd.DataFrame:
+            chunks = []
+            for i in range(0, len(rows), batch_size):
                 if i:
                     self._threads()  # the machine may have become busier, or freer
-                chunk = sample_values(decoder, tok, forced[i : i + batch_size], order,
+                chunk = sample_values(decoder, tok, forced[rows[i : i + batch_size]], order,
                                       temperature=temperature, top_p=top_p, generator=gen)
                 chunks.append(chunk)
-                bar.advance(len(chunk))
-        frame = tok.decode_values(np.concatenate(chunks), rng, only=[tok.codes[j].name for j in order])
-        for name in given.columns:
-            frame[name] = given[name]  # exact condition values, not their (possibly binned) decoding
-        external = self.external.sample(n, rng)
-        frame = pd.concat([frame, external[[c for c in external.columns if c in wanted and c not in frame]]], axis=1)
-        names = [c for c in self.schema.names if c in frame.columns]
-        return self.schema.format(frame.reindex(columns=self.schema.names))[names]
+                if bar is not None:
+                    bar.advance(len(chunk))
+            frame = tok.decode_values(np.concatenate(chunks), rng, only=[tok.codes[j].name for j in order])
+            for name in given.columns:
+                frame[name] = given[name].to_numpy()[rows]  # exact condition values, not their decoding
+            external = self.external.sample(len(rows), rng)
+            frame = pd.concat([frame, external[[c for c in external.columns if c in wanted and c not in frame]]], axis=1)
+            names = [c for c in self.schema.names if c in frame.columns]
+            return self.schema.format(frame.reindex(columns=self.schema.names))[names]
 
+        guarded = copies != "allow" and columns is None and self.guard.active
+        report = SampleReport(n, copies, natural_rate=self.guard.natural_rate if guarded else None)
+        with progress_bar(n, "sampling", enabled=progress) as bar:
+            frame = draw(np.arange(n), bar)
+            if guarded:
+                frame = self._guard(frame, draw, bar, rng, report)
+        self.last_sample = report
+        return frame
+
+    def _guard(self, frame: pd.DataFrame, draw: Callable[[np.ndarray, Any], pd.DataFrame], bar: Any, rng: np.random.Generator, report: SampleReport,
+               max_rounds: int = 20) -> pd.DataFrame:
+        """Redraw copies of training rows beyond what ``report.mode`` keeps (see `tabline.training.guard`)."""
+        is_copy = self.guard.copies(frame)
+        keep = 0.0 if report.mode == "reject" else keep_probability(float(is_copy.mean()), report.natural_rate or 0.0)
+        rows = np.arange(len(frame))
+        for _ in range(max_rounds):
+            report.copies_drawn += int(is_copy.sum())
+            redo = rows[is_copy & (rng.random(len(rows)) >= keep)]
+            if not len(redo):
+                break
+            report.rounds += 1
+            report.copies_rejected += len(redo)
+            fresh = draw(redo, None)  # redraws are not counted again on the bar
+            fresh.index = frame.index[redo]
+            frame.loc[fresh.index, fresh.columns] = fresh
+            rows, is_copy = redo, self.guard.copies(fresh)
+        report.copies_kept = int(self.guard.copies(frame).sum())
+        return frame
     def _wanted(self, columns: Sequence[str] | None, given: pd.DataFrame) -> set[str]:
         if columns is None:
             return set(self.schema.names)
@@ -373,7 +463,8 @@ class TabularLM:
             self.tokenizer.save(tmp)
             self.schema.to_json(tmp / "schema.json")
             meta = {"format": 1, "tabline_version": __version__, "config": self.config.model_dump(),
-                    "training": self.log.model_dump(), "external": self.external.to_dict()}
+                    "training": self.log.model_dump(), "external": self.external.to_dict(),
+                    "copy_guard": self.guard.save(tmp)}
             (tmp / "tabline.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
             for name, text in (extra or {}).items():
                 (tmp / name).write_text(text, encoding="utf-8")
@@ -403,6 +494,7 @@ class TabularLM:
             lm.external = ExternalColumns.from_dict(meta["external"])
             lm.log = TrainingLog(**meta["training"])
             lm.model = GPT2LMHeadModel.from_pretrained(str(d), use_safetensors=True)
+            lm.guard = CopyGuard.load(d, meta.get("copy_guard"), lm.schema)  # absent: a model from before guards
         except (json.JSONDecodeError, KeyError, TypeError, OSError) as exc:
             raise ModelDirError(f"{d} is damaged: {exc}") from exc
         lm.model.eval()
@@ -418,4 +510,6 @@ class TabularLM:
             raise RuntimeError("TabularLM is not fitted: call fit(df) or TabularLM.load(dir) first")
 
     def _threads(self) -> int:
+        if self._fitting:
+            return torch.get_num_threads()  # inside a fit: its one thread count (see `_train`)
         return threads.apply(self.config.threads)
