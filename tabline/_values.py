@@ -70,9 +70,12 @@ def _constant_series(s: pd.Series, value: Any) -> pd.Series:
 
 
 def _category_key(v: Any) -> str:
-    # CSV round trips turn 3 into "3" and True into "True": compare categories by a canonical text form.
+    # CSV round trips turn 3 into "3" and True into "True", and a reader turns a column of "true" into
+    # booleans: compare categories by a canonical text form, booleans in any spelling as "True"/"False".
     if isinstance(v, (bool, np.bool_)):
         return str(bool(v))
+    if isinstance(v, str) and v.lower() in ("true", "false"):
+        return "True" if v.lower() == "true" else "False"
     if isinstance(v, (float, np.floating)) and float(v).is_integer():
         return str(int(v))
     return str(v)

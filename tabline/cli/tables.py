@@ -39,6 +39,10 @@ def parse_budget(text: str) -> float | str | None:
     return seconds
 
 
+_DEVICE_HELP = ("Where to compute: auto (a CUDA GPU when there is one, else the CPU), cpu, cuda or cuda:N. "
+                "On a GPU training runs in bfloat16 autocast and sampling in large batches.")
+
+
 @app.command()
 @_friendly
 def fit(
@@ -54,6 +58,7 @@ def fit(
     encoding: str = typer.Option("utf-8", help="Text encoding of the CSV file."),
     sep: Optional[str] = typer.Option(None, "--sep", help=_SEP_HELP),
     on_bad_lines: str = typer.Option("error", "--on-bad-lines", help=_BAD_LINES_HELP),
+    device: str = typer.Option("auto", "--device", help=_DEVICE_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Learn a tabular language model from a table file and save it to a directory.
@@ -64,7 +69,8 @@ def fit(
 
     df = _read(data, encoding=encoding, na_values=na_value or None, drop=drop or None, sep=sep, on_bad_lines=on_bad_lines)
     schema = Schema.load(schema_file) if schema_file else None  # None: fit() checks the row count, then infers
-    lm = TabularLM(TabularLMConfig(seed=seed, max_epochs=epochs, time_budget_s=parse_budget(time_budget)))
+    lm = TabularLM(TabularLMConfig(seed=seed, max_epochs=epochs, time_budget_s=parse_budget(time_budget),
+                                   device=device))
     # A killed fit leaves its last epoch here; the same command then continues it instead of starting over.
     checkpoint = output.parent / f".{output.name}.fit-checkpoint"
     if (checkpoint / "state.json").exists() and not quiet:
@@ -91,11 +97,13 @@ def sample(
     copies: str = typer.Option("natural", "--copies", help="Rows equal to a training row: keep them at the rate "
                                "real unseen rows repeat training rows (natural), never (reject), or as sampled "
                                "(allow). Dropped ones are drawn again."),
+    device: Optional[str] = typer.Option(None, "--device", help=_DEVICE_HELP + " Default: the model's, where this "
+                                         "machine has it."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Generate schema-valid synthetic rows from a fitted model."""
     from tabline.io import write_csv_atomic, write_parquet_atomic
-    from tabline.training import TabularLM
+    from tabline.training import TabularLM, TabularLMConfig
 
     writers = {".csv": write_csv_atomic, ".parquet": write_parquet_atomic, ".pq": write_parquet_atomic}
     write = writers.get(output.suffix.lower())
@@ -105,6 +113,8 @@ def sample(
     if n <= 0:
         raise InvalidArgumentError(f"-n must be a positive number of rows, got {n}")
     lm = TabularLM.load(model_dir)
+    if device is not None:  # validated like any setting: a malformed or absent device is a one-line error
+        lm.config = TabularLMConfig(**{**lm.config.model_dump(), "device": device})
     conditions = _parse_conditions(condition)
     frame = lm.sample(n, conditions=conditions or None, seed=seed, temperature=temperature, top_p=top_p,
                       progress=not quiet, copies=copies)

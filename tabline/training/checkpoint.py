@@ -91,8 +91,9 @@ def fingerprint(df: pd.DataFrame, *parts: str) -> str:
 
 
 def _plain(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    # safetensors refuses tensors that share memory (GPT-2 ties its input and output embeddings): copy each.
-    return {k: v.detach().clone().contiguous() for k, v in tensors.items()}
+    # safetensors refuses tensors that share memory (GPT-2 ties its input and output embeddings): copy each,
+    # onto the CPU, so a fit trained on a GPU resumes (and its weights load) on a machine without one.
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in tensors.items()}
 
 
 def save_checkpoint(directory: str | os.PathLike, state: TrainState, model: torch.nn.Module,

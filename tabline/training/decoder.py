@@ -12,6 +12,10 @@ accumulate in float32 inside their kernels); attention scores, the final layer n
 float32. Elsewhere everything is float32. tests/training/test_decoder.py bounds the difference to the
 float32 next-token distributions.
 
+Device: the weights are copied to the device given (default: where the model is), so a model resting on the
+CPU samples on a GPU; there "auto" precision is bfloat16 when the GPU supports it, and a batch is sized from
+the GPU's free memory (`tabline.training.device.gpu_batch_rows`).
+
 Example:
     >>> import torch
     >>> from transformers import GPT2Config, GPT2LMHeadModel
@@ -30,6 +34,8 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+
+from tabline.training.device import gpu_batch_rows
 
 Precision = Literal["auto", "float32", "bfloat16"]
 
@@ -68,9 +74,9 @@ def resolve_precision(precision: Precision, device: torch.device) -> torch.dtype
 
 
 class _Layer:
-    def __init__(self, block, dtype: torch.dtype):
+    def __init__(self, block, dtype: torch.dtype, device: torch.device):
         def get(t: torch.Tensor) -> torch.Tensor:
-            return t.detach().to(dtype)
+            return t.detach().to(device=device, dtype=dtype)
 
         self.ln1 = (get(block.ln_1.weight), get(block.ln_1.bias), block.ln_1.eps)
         self.ln2 = (get(block.ln_2.weight), get(block.ln_2.bias), block.ln_2.eps)
@@ -84,30 +90,42 @@ class _Layer:
 class Decoder:
     """Batched incremental GPT-2 decoding over a preallocated KV cache. See the module docstring."""
 
-    def __init__(self, model: torch.nn.Module, precision: Precision = "auto"):
+    def __init__(self, model: torch.nn.Module, precision: Precision = "auto",
+                 device: torch.device | str | None = None):
         cfg = model.config
         if getattr(cfg, "activation_function", "gelu") not in ("gelu", "gelu_new", "gelu_pytorch_tanh"):
             raise ValueError(f"unsupported activation {cfg.activation_function!r}")
         if cfg.scale_attn_by_inverse_layer_idx or cfg.reorder_and_upcast_attn or not cfg.scale_attn_weights:
             raise ValueError("only GPT-2's standard attention scaling is supported")
         body = model.transformer
-        self.device = body.wte.weight.device
+        self.device = torch.device(device) if device is not None else body.wte.weight.device
         self.mm = resolve_precision(precision, self.device)
         self.n_head, self.n_embd = cfg.n_head, cfg.n_embd
         self.head_dim = cfg.n_embd // cfg.n_head
         self.gelu = "none" if cfg.activation_function == "gelu" else "tanh"
-        self.wte = body.wte.weight.detach().float()  # (V, D) float32: the tied output head
+        def f32(t: torch.Tensor) -> torch.Tensor:  # no copy when already float32 on this device (the CPU path)
+            return t.detach().to(device=self.device, dtype=torch.float32)
+
+        self.wte = f32(body.wte.weight)  # (V, D) float32: the tied output head
         self.wte_in = self.wte.to(self.mm)
-        self.wpe = body.wpe.weight.detach().to(self.mm)  # (P, D)
-        self.ln_f = (body.ln_f.weight.detach().float(), body.ln_f.bias.detach().float(), body.ln_f.eps)
-        self.layers = [_Layer(block, self.mm) for block in body.h]
+        self.wpe = body.wpe.weight.detach().to(device=self.device, dtype=self.mm)  # (P, D)
+        self.ln_f = (f32(body.ln_f.weight), f32(body.ln_f.bias), body.ln_f.eps)
+        self.layers = [_Layer(block, self.mm, self.device) for block in body.h]
         self.keys: list[torch.Tensor] = []
         self.vals: list[torch.Tensor] = []
         self.pos = 0
 
     def batch_for(self, length: int, budget_bytes: int = 256 * 2**20, most: int = 4096) -> int:
-        """Rows per batch whose key/value cache for ``length`` tokens fits ``budget_bytes`` (64..``most``)."""
+        """Rows per batch whose key/value cache for ``length`` tokens fits ``budget_bytes`` (64..``most``).
+
+        On a GPU the budget is half its free memory instead, for the cache plus one step's activations (at
+        worst a whole row fed at once: scores over the cache, the MLP's 4x width), at most 65,536 rows:
+        thousands of rows in flight are what keep a GPU busy on a model this small."""
         per_row = 2 * len(self.layers) * length * self.n_embd * self.mm.itemsize
+        if self.device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(self.device)
+            working = length * (8 * self.n_embd + self.n_head * length) * 4  # float32 upper bound, bytes
+            return gpu_batch_rows(free, per_row + working)
         return int(min(most, max(64, budget_bytes // per_row)))
 
     def start(self, batch: int, length: int) -> None:

@@ -39,6 +39,8 @@ from tabline.training.external import ExternalColumns
 from tabline.training.decoder import Decoder, Precision
 from tabline.training.guard import Copies, CopyGuard, SampleReport, keep_probability, overfit_signal
 from tabline.training.plan import Plan, lr_factor, over_budget, plan_training
+from tabline.training.device import (DeviceSpec, device_for_loading, resolve_device, sampling_generator,
+                                     training_autocast)
 from tabline.training.sampler import sample_values
 from tabline.training.tokenizer import PAD, TableTokenizer
 
@@ -86,6 +88,8 @@ class TabularLMConfig(BaseModel):
     threads: int | None = Field(None, ge=1, description="torch CPU threads (default: the cores other programs "
                                 "leave free, measured when a fit starts and before each sampling batch; see "
                                 "tabline.threads)")
+    device: DeviceSpec = Field("auto", description="'auto' (a CUDA GPU when torch sees one, else the CPU), 'cpu', "
+                               "'cuda' or 'cuda:N'; see tabline.training.device")
 
 
 class TrainingLog(BaseModel):
@@ -170,6 +174,7 @@ class TabularLM:
             raise InvalidTableError(f"the table has {len(df)} row(s); at least {MIN_ROWS} are needed to fit a model")
         self.schema = schema or Schema.infer(df)
         self.schema.validate_table(df)
+        resolve_device(cfg.device)  # a device this machine lacks fails here, before any work
         torch.manual_seed(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
         self.tokenizer = tok = TableTokenizer.fit(
@@ -192,7 +197,7 @@ class TabularLM:
             n_head=cfg.n_head, activation_function="gelu", resid_pdrop=cfg.dropout, embd_pdrop=cfg.dropout, attn_pdrop=cfg.dropout,
             initializer_range=cfg.init_std, bos_token_id=1, eos_token_id=2, pad_token_id=PAD,
         ))
-        key = fingerprint(df[self.schema.names], cfg.model_dump_json(exclude={"time_budget_s", "threads"}),
+        key = fingerprint(df[self.schema.names], cfg.model_dump_json(exclude={"time_budget_s", "threads", "device"}),
                           self.schema.model_dump_json(), json.dumps(plan.__dict__))
         self._train(train_vals, val_vals, rng, progress, checkpoint, key, plan, df.iloc[perm[:n_val]])
         return self
@@ -200,6 +205,8 @@ class TabularLM:
     def _train(self, train_vals: np.ndarray, val_vals: np.ndarray, rng: np.random.Generator, progress: bool,
                checkpoint: str | os.PathLike | None, key: str, plan: Plan, held: pd.DataFrame) -> None:
         cfg, tok, model = self.config, self.tokenizer, self.model
+        device = resolve_device(cfg.device)
+        model.to(device)  # before the optimizer exists, so its moments are made there too
         val_ids = torch.from_numpy(tok.assemble(val_vals))
         steps_per_epoch = math.ceil(len(train_vals) / cfg.batch_size)
         warmup = min(200, steps_per_epoch)
@@ -263,6 +270,10 @@ class TabularLM:
                             bar.update(total=state.last_epoch)
                         else:
                             log.stopped_by = cause
+                    elif state.step == state.anneal_start and best_state is not None and log.best_epoch < epoch:
+                        # The planned anneal is next, but the last epochs were worse than the best: anneal from it
+                        model.load_state_dict(best_state)
+                        log.annealed_from = log.best_epoch
                     last = state.last_epoch or plan.epochs
                     if log.stopped_by == "not_trained" and epoch >= last:
                         log.stopped_by = state.cause or (
@@ -276,7 +287,7 @@ class TabularLM:
             self._fitting = False
         if best_state is not None:  # None only if no epoch had a finite validation loss
             model.load_state_dict(best_state)
-        model.eval()
+        model.eval().cpu()  # a fitted model rests on the CPU: save, logprob, TabGRAA; sampling copies it over
         log.seconds = time.perf_counter() - start
         log.tokens_per_s = tokens / loop_s if loop_s > 0 else log.tokens_per_s
         self.log = log
@@ -285,13 +296,16 @@ class TabularLM:
                steps: int, warmup: int) -> tuple[float, int]:
         """One pass over the training rows; returns the mean training loss and the tokens it saw."""
         cfg, model = self.config, self.model
+        device = next(model.parameters()).device
         model.train()
         ids, labels = self.training_batch(train_vals, rng)
+        ids, labels = ids.to(device), labels.to(device)  # no-ops on the CPU
         shuffle = torch.from_numpy(rng.permutation(len(ids)))
         losses = []
         for s in range(steps):
             idx = shuffle[s * cfg.batch_size : (s + 1) * cfg.batch_size]
-            loss = model(input_ids=ids[idx], labels=labels[idx]).loss
+            with training_autocast(device):  # bf16 on a GPU that has it; nothing on the CPU
+                loss = model(input_ids=ids[idx], labels=labels[idx]).loss
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -320,10 +334,13 @@ class TabularLM:
     def _mean_loss(self, ids: torch.Tensor, batch_size: int = 1024) -> float:
         """Mean per-value-token NLL in schema order: the validation loss and the `logprob` normaliser."""
         self.model.eval()
+        device = next(self.model.parameters()).device  # the training device while a fit runs
         mask = torch.from_numpy(self.tokenizer.value_mask(ids.numpy()))
-        total = sum(float(row_logprob(self.model(input_ids=ids[i : i + batch_size]).logits,
-                                      ids[i : i + batch_size], mask[i : i + batch_size]).sum())
-                    for i in range(0, len(ids), batch_size))
+        ids, part = ids.to(device), mask.to(device)
+        with training_autocast(device):
+            total = sum(float(row_logprob(self.model(input_ids=ids[i : i + batch_size]).logits,
+                                          ids[i : i + batch_size], part[i : i + batch_size]).sum())
+                        for i in range(0, len(ids), batch_size))
         return -total / float(mask[:, 1:].sum())
 
     # ------------------------------------------------------------------ sampling
@@ -361,12 +378,13 @@ class TabularLM:
         self._threads()
         tok, d = self.tokenizer, len(self.tokenizer.codes)
         seed = self.config.seed if seed is None else seed
-        gen, rng = torch.Generator().manual_seed(seed), np.random.default_rng(seed)
+        device = resolve_device(self.config.device)
+        gen, rng = sampling_generator(device, seed), np.random.default_rng(seed)
         forced, given = self._forced(n, conditions)  # (n, d, 2), condition values by column
         wanted = self._wanted(columns, given)
         order = [j for j in range(d) if forced[0, j, 0] >= 0] + [
             j for j in range(d) if forced[0, j, 0] < 0 and tok.codes[j].name in wanted]
-        decoder = Decoder(self.model, precision)
+        decoder = Decoder(self.model, precision, device)
         batch_size = batch_size or decoder.batch_for(tok.row_length())
 
         def draw(rows: np.ndarray, bar: Any) -> pd.DataFrame:
@@ -488,7 +506,8 @@ class TabularLM:
             meta = json.loads((d / "tabline.json").read_text(encoding="utf-8"))
             if meta.get("format") != 1:
                 raise ModelDirError(f"{d} was written in model format {meta.get('format')}; this tabline reads format 1")
-            lm = cls(TabularLMConfig(**meta["config"]))
+            config = meta["config"]  # trained on a GPU? it still loads and samples where there is none
+            lm = cls(TabularLMConfig(**{**config, "device": device_for_loading(config.get("device", "auto"))}))
             lm.schema = Schema.load(d / "schema.json")
             lm.tokenizer = TableTokenizer.load(d, lm.schema)
             lm.external = ExternalColumns.from_dict(meta["external"])

@@ -7,6 +7,10 @@ count. Every sampled row is therefore schema-valid by construction. Markers and 
 *forced*: they are fed in one forward call together with the next free step, so a row costs one model
 call per free slot.
 
+Device: everything the steps touch (token ids, masks, the generator's draws) lives on the decoder's device;
+each chosen token comes back to the CPU so the next slot's fine mask and the result are NumPy, as decoding
+needs. On the CPU those moves are no-ops, so its numbers and speed are what they were.
+
 Example (internal; `TabularLM.sample` is the public entry point):
     >>> import torch
     >>> top_p_filter(torch.tensor([[2.0, 1.0, -5.0]]), 0.5).isinf().tolist()
@@ -70,17 +74,18 @@ def sample_values(
 
     ``forced`` (B, d, 2) holds condition tokens, -1 where the model must choose. ``order`` lists modelled
     column indices in generation order (conditioned columns first). Returns (B, d, 2) value tokens.
+    ``generator`` lives on the decoder's device.
     """
-    b = forced.shape[0]
+    b, dev = forced.shape[0], decoder.device
     values = np.where(forced >= 0, forced, PAD)  # (B, d, 2)
     decoder.start(b, tok.row_length())
-    pending = [torch.full((b, 1), BOS, dtype=torch.long)]
+    pending = [torch.full((b, 1), BOS, dtype=torch.long, device=dev)]
     for j in order:
         code = tok.codes[j]
-        pending.append(torch.full((b, 1), code.marker, dtype=torch.long))
+        pending.append(torch.full((b, 1), code.marker, dtype=torch.long, device=dev))
         for slot in range(code.slots):
             if forced[0, j, slot] >= 0:
-                pending.append(torch.from_numpy(forced[:, j, slot : slot + 1]).long())
+                pending.append(torch.from_numpy(forced[:, j, slot : slot + 1]).long().to(dev))
                 continue
             hidden = decoder.step(torch.cat(pending, dim=1))  # (B, D)
             if slot == 0:
@@ -88,10 +93,10 @@ def sample_values(
                 part = decoder.logits(hidden, lo, hi)  # (B, n_values [+1 for NA])
             else:
                 lo, hi = code.fine_first, code.fine_none_id + 1
-                coarse = torch.from_numpy(values[:, j, 0] - code.first)  # (B,) the NA token is index n_values
-                allowed = fine_masks(code)[coarse]  # (B, fine_size + 1)
+                coarse = torch.from_numpy(values[:, j, 0] - code.first).to(dev)  # (B,) NA token: index n_values
+                allowed = fine_masks(code).to(dev)[coarse]  # (B, fine_size + 1)
                 part = decoder.logits(hidden, lo, hi).masked_fill(~allowed, float("-inf"))
             choice = _pick(part, temperature, top_p, generator) + lo  # (B,)
-            values[:, j, slot] = choice.numpy()
+            values[:, j, slot] = choice.cpu().numpy()
             pending = [choice[:, None]]
     return values

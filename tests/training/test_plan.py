@@ -86,3 +86,11 @@ def test_the_overfit_guard_stops_improving_the_best_weights(diamonds, monkeypatc
     # weights (one epoch over the limit is not yet a signal: 256 rows are a noisy count)
     assert log.stopped_by == "overfit_guard" and log.annealed_from == 3
     assert [e["copy_rate"] for e in log.history][:4] == [0.0, 0.0, 0.3, 0.3]
+
+
+def test_the_planned_anneal_starts_from_the_best_weights(diamonds, monkeypatch):
+    # Validation improves to epoch 2 then worsens (patience not yet out) when the planned anneal begins
+    losses = iter([3.0, 2.0, 2.2, 2.3, 1.8])
+    monkeypatch.setattr(TabularLM, "_mean_loss", lambda self, ids, batch_size=1024: next(losses))
+    lm = TabularLM(_config(max_epochs=5, time_budget_s=None, patience=10)).fit(diamonds.iloc[:300], progress=False)
+    assert lm.log.anneal_epochs == 1 and lm.log.annealed_from == 2 and lm.log.best_epoch == 5
