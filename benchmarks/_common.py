@@ -164,9 +164,16 @@ def current_rss_mb() -> float | None:
 
 
 def thread_env(n_threads: int) -> dict[str, str]:
+    """This process's environment with every thread-count variable set to ``n_threads``; with 0, all of them
+    (and TABLINE_THREADS) removed, so that each library picks its own count as it would for a user."""
     env = dict(os.environ)
     for var in THREAD_ENV_VARS:
-        env[var] = str(n_threads)
+        if n_threads:
+            env[var] = str(n_threads)
+        else:
+            env.pop(var, None)
+    if not n_threads:
+        env.pop("TABLINE_THREADS", None)
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     return env
 
@@ -190,3 +197,4 @@ class FitResult:
         self.params_note: str = ""
         self.extra: dict[str, Any] = {}
         self.sample: Callable[[int, int], pd.DataFrame] | None = None
+        self.model: Any = None  # the fitted object, for a caller that saves it (benchmarks.extras12)

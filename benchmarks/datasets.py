@@ -144,18 +144,25 @@ class PreparedSplit:
     meta: dict = field(default_factory=dict)
 
 
-def prepare(name: str, out_root: Path, quick: bool = False) -> PreparedSplit:
-    """Write ``<out_root>/<name>/{train,holdout}.csv`` + ``split.json`` (idempotent)."""
+def prepare(name: str, out_root: Path, quick: bool = False, max_rows: int | None = None) -> PreparedSplit:
+    """Write ``<out_root>/<name>/{train,holdout}.csv`` + ``split.json`` (idempotent).
+
+    ``max_rows`` caps train and holdout alike (the first rows of the seeded split), so a fit's cost is
+    bounded and the DCR share and C2ST compare sets of one size."""
     d = Path(out_root) / name
     meta_path = d / "split.json"
     train_csv, holdout_csv = d / "train.csv", d / "holdout.csv"
-    ds = DATASETS[name]
+    ds = ALL_DATASETS[name]
     if meta_path.exists() and train_csv.exists() and holdout_csv.exists():
         meta = json.loads(meta_path.read_text())
-        if meta.get("split_seed") == SPLIT_SEED and meta.get("quick") == quick:
+        if (meta.get("split_seed") == SPLIT_SEED and meta.get("quick") == quick
+                and meta.get("max_train_rows") == max_rows):
             return PreparedSplit(name, d, train_csv, holdout_csv, meta["dtypes"], meta["target"],
                                  meta["task"], meta["n_train"], meta["n_holdout"], quick, meta)
     train, holdout = split(name, quick=quick)
+    n_train_uncapped, n_holdout_uncapped = len(train), len(holdout)
+    if max_rows:
+        train, holdout = train.iloc[:max_rows], holdout.iloc[:max_rows]
     spec = dtype_spec(train)
     atomic_write_csv(train_csv, train)
     atomic_write_csv(holdout_csv, holdout)
@@ -171,6 +178,9 @@ def prepare(name: str, out_root: Path, quick: bool = False) -> PreparedSplit:
         "n_total": ds.n_rows,
         "n_train": len(train),
         "n_holdout": len(holdout),
+        "max_train_rows": max_rows,
+        "n_train_uncapped": n_train_uncapped,
+        "n_holdout_uncapped": n_holdout_uncapped,
         "dtypes": spec,
         "spec": asdict(ds),
     }

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import statistics
 import time
 from pathlib import Path
@@ -400,4 +401,9 @@ def replace_section(path: Path, begin: str, end: str, section: str) -> None:
 
 
 def write_results_md(data: dict, path: Path | str) -> None:
-    atomic_write_text(path, render(data))
+    """Render the fidelity benchmark's part of RESULTS.md: the file up to its first marked section; the marked
+    sections after it (speed, issue 12, ...) belong to other benchmarks and are kept as they are."""
+    path = Path(path)
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    tail = re.search(r"^<!-- [\w-]+:begin -->$", old, flags=re.M)
+    atomic_write_text(path, render(data) + ("\n" + old[tail.start():] if tail else ""))

@@ -5,6 +5,7 @@ Run from the repository root:
     python -m benchmarks.run                       # everything (resumable)
     python -m benchmarks.run --quick --datasets Benefits --methods gaussian_copula,tvae,realtabformer
     python -m benchmarks.run --report-only         # re-render RESULTS.md from out/results.json
+    python -m benchmarks.run --issue12             # the issue-12 benchmark (benchmarks/fidelity12.py)
 
 Outputs (full run): benchmarks/out/<dataset>/{train,holdout}.csv, split.json,
 <method>-s<seed>.csv (synthetic table), <method>-s<seed>.json (timings),
@@ -40,7 +41,8 @@ from benchmarks._common import (  # noqa: E402
     read_table,
     thread_env,
 )
-from benchmarks.datasets import DATASETS, PreparedSplit, prepare  # noqa: E402
+from benchmarks import fidelity12  # noqa: E402
+from benchmarks.datasets import ALL_DATASETS, DATASETS, MORE_DATASETS, PreparedSplit, prepare  # noqa: E402
 from benchmarks.peers import DEFAULT_CONFIGS, METHODS, QUICK_CONFIGS  # noqa: E402
 
 DEFAULT_OUT = BENCH_DIR / "out"
@@ -114,8 +116,24 @@ def child_python(method: str) -> Path | None:
     return Path(sys.executable)
 
 
+def child_env(method: str, threads: int) -> dict[str, str]:
+    """Environment of a method's child process: thread counts (0: the method's own choice), the repository
+    on PYTHONPATH, and no hub access for the peers built on transformers."""
+    env = thread_env(threads)
+    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    if method == "realtabformer":
+        env.update({"HF_HOME": str(CACHE_DIR / "hf"), "HF_HUB_OFFLINE": "1", "WANDB_DISABLED": "true",
+                    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"})
+    if method == "tabularargn":  # no hub access; the adapter keeps the datasets cache in its temp dir
+        env.update({"HF_HOME": str(CACHE_DIR / "hf"), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+                    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"})
+    return env
+
+
 def run_method(split: PreparedSplit, method: str, seed: int, cfg: dict[str, Any], args,
-               results: Results) -> dict[str, Any]:
+               results: Results | None, n: int | None = None) -> dict[str, Any]:
+    """Fit + sample one (dataset, method, seed) in a child process; its timing record (``n`` rows sampled,
+    default len(holdout))."""
     d = split.dir
     stem = f"{method}-s{seed}"
     csv_path, json_path, log_path = d / f"{stem}.csv", d / f"{stem}.json", d / f"{stem}.log"
@@ -139,15 +157,8 @@ def run_method(split: PreparedSplit, method: str, seed: int, cfg: dict[str, Any]
 
     cmd = [str(py), "-m", "benchmarks.peers", "--method", method, "--split-dir", str(d),
            "--seed", str(seed), "--out-csv", str(csv_path), "--out-json", str(json_path),
-           "--config", json.dumps(cfg), "--threads", str(args.threads)]
-    env = thread_env(args.threads)
-    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    if method == "realtabformer":
-        env.update({"HF_HOME": str(CACHE_DIR / "hf"), "HF_HUB_OFFLINE": "1", "WANDB_DISABLED": "true",
-                    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"})
-    if method == "tabularargn":  # no hub access; the adapter keeps the datasets cache in its temp dir
-        env.update({"HF_HOME": str(CACHE_DIR / "hf"), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-                    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1"})
+           "--config", json.dumps(cfg), "--threads", str(args.threads)] + (["--n", str(n)] if n else [])
+    env = child_env(method, args.threads)
     for p in (csv_path, json_path):
         if p.exists():
             p.unlink()
@@ -226,8 +237,9 @@ def evaluate_run(split: PreparedSplit, rec: dict[str, Any], args) -> dict[str, A
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="tabline vs peer synthesizers",
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    ap.add_argument("--datasets", default="all", help=f"comma list or 'all' ({','.join(DATASETS)})")
-    ap.add_argument("--methods", default="all", help=f"comma list or 'all' ({','.join(METHODS)})")
+    ap.add_argument("--datasets", default=None, help=f"comma list or 'all' ({','.join(DATASETS)}; with --issue12 "
+                                                    f"also {','.join(MORE_DATASETS)})")
+    ap.add_argument("--methods", default=None, help=f"comma list or 'all' ({','.join(METHODS)})")
     ap.add_argument("--seeds", default="0,1,2", help="tabline seeds (default 0,1,2)")
     ap.add_argument("--peer-seeds", default="0", help="seeds for the peer methods (default 0)")
     ap.add_argument("--quick", action="store_true", help="500+500 rows, 1 epoch, tiny models; writes under out/quick/")
@@ -235,16 +247,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--force-eval", action="store_true", help="re-evaluate even if cached")
     ap.add_argument("--no-eval", action="store_true", help="only run the methods")
     ap.add_argument("--report-only", action="store_true", help="only re-render RESULTS.md from results.json")
-    ap.add_argument("--threads", type=int, default=2, help="CPU threads per method process (default 2)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="CPU threads per method process (default 2; with --issue12 0 = each method's own choice)")
     ap.add_argument("--timeout", type=int, default=3600, help="seconds before a method process is killed")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="METHOD.KEY=VALUE",
                     help="override a method setting, e.g. --set ctgan.epochs=50 (repeatable)")
     ap.add_argument("--out", type=Path, default=None, help="output folder (default benchmarks/out[/quick])")
     ap.add_argument("--results", type=Path, default=None,
                     help="RESULTS.md path (default benchmarks/RESULTS.md; <out>/RESULTS.md with --quick)")
+    fidelity12.add_arguments(ap)
     args = ap.parse_args(argv)
     if args.force:
         args.force_eval = True
+    if args.issue12:
+        return fidelity12.main(args)
+    args.threads = 2 if args.threads is None else args.threads
 
     out = args.out or (DEFAULT_OUT / "quick" if args.quick else DEFAULT_OUT)
     results_md = args.results or (out / "RESULTS.md" if args.quick else DEFAULT_RESULTS_MD)
@@ -258,8 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         log(f"wrote {results_md}")
         return 0
 
-    datasets = parse_list(args.datasets, tuple(DATASETS))
-    methods = parse_list(args.methods, METHODS)
+    datasets = list(DATASETS) if args.datasets in (None, "all") else parse_list(args.datasets, tuple(ALL_DATASETS))
+    methods = parse_list(args.methods or "all", METHODS)
     tab_seeds = [int(s) for s in parse_list(args.seeds)]
     peer_seeds = [int(s) for s in parse_list(args.peer_seeds)]
     overrides = parse_overrides(args.overrides)
@@ -268,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
 
     n_fail = 0
     for ds in datasets:
-        split = prepare(ds, out, quick=args.quick)
+        split = prepare(ds, out, quick=args.quick, max_rows=args.max_train_rows or None)
         results.data["datasets"][ds] = {k: v for k, v in split.meta.items() if k != "spec"}
         results.save()
         log(f"== {ds}: train {split.n_train}, holdout {split.n_holdout}, target {split.target} ({split.task})")

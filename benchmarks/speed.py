@@ -35,6 +35,10 @@ from benchmarks._common import (  # noqa: E402
     ARGN_VENV, BENCH_DIR, ROOT, atomic_write_csv, atomic_write_json, dtype_spec, read_table,
 )
 from benchmarks.datasets import ALL_DATASETS, SPLIT_SEED, split  # noqa: E402
+from benchmarks.measures import (  # noqa: E402
+    SAMPLE_FLOPS_PER_PARAM_TOKEN, TRAIN_FLOPS_PER_PARAM_TOKEN, c2st_vs_holdout, flop_share, invented_values,
+    matmul_gflops, training_tokens_per_s,
+)
 from benchmarks.report import machine_info, replace_section  # noqa: E402
 
 TABLES = ["Benefits", "Computers", "diamonds", "HI", "DoctorContacts", "Car", "baseball", "MedExp"]
@@ -68,28 +72,6 @@ def prepare(name: str) -> Path:
         "n_columns": train.shape[1], "dtypes": dtype_spec(train),
     })
     return d
-
-
-# ------------------------------------------------------------------ matmul rate
-def matmul_gflops(threads: int | None = None) -> dict[str, float]:
-    """Median GFLOP/s of (4096 x 128) @ (128 x 512) products in float32 and bfloat16, on the idle machine."""
-    import torch
-
-    if threads:
-        torch.set_num_threads(threads)
-    out = {}
-    for name, dt in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
-        a, b = torch.randn(4096, 128, dtype=dt), torch.randn(128, 512, dtype=dt)
-        for _ in range(5):
-            a @ b
-        rates = []
-        for _ in range(7):
-            t = time.perf_counter()
-            for _ in range(20):
-                a @ b
-            rates.append(2 * 4096 * 128 * 512 * 20 / (time.perf_counter() - t) / 1e9)
-        out[name] = round(statistics.median(rates), 1)
-    return out
 
 
 # ------------------------------------------------------------------ runs
@@ -140,43 +122,25 @@ def run_one(name: str, method: str, seed: int, load: str, sample_rows: int, time
     return out
 
 
-def invented_values(d: Path, csv: Path, meta: dict, max_distinct: int = 50) -> dict[str, Any]:
-    """Cells of low-cardinality columns (at most ``max_distinct`` distinct values in train) holding a value that
-    neither train nor holdout holds, as a share of those cells; and the columns where that happens."""
+def _invented(d: Path, csv: Path, meta: dict) -> dict[str, Any]:
+    """benchmarks.measures.invented_values on a stored run (the first len(holdout) sampled rows)."""
     train = read_table(d / "train.csv", meta["dtypes"])
     holdout = read_table(d / "holdout.csv", meta["dtypes"])
     synth = read_table(csv, meta["dtypes"]).iloc[: len(holdout)]
-    cells = bad = 0
-    columns = []
-    for c in train.columns:
-        if train[c].nunique(dropna=True) > max_distinct:
-            continue
-        known = set(train[c].dropna().astype(str)) | set(holdout[c].dropna().astype(str))
-        values = synth[c].dropna().astype(str)
-        n_bad = int((~values.isin(known)).sum())
-        cells, bad = cells + len(values), bad + n_bad
-        if n_bad:
-            columns.append(c)
-    return {"invented_value_share": bad / cells if cells else None, "columns_with_invented_values": columns}
+    return invented_values(train, holdout, synth)
 
 
 def fidelity(d: Path, csv: Path, meta: dict) -> dict[str, Any]:
     """tabline.eval on the first len(holdout) sampled rows, plus C2ST of holdout vs synthetic."""
     from tabline.eval import evaluate
-    from tabline.eval.detection import detection
-    from tabline.schema import Schema
 
     train = read_table(d / "train.csv", meta["dtypes"])
     holdout = read_table(d / "holdout.csv", meta["dtypes"])
     synth = read_table(csv, meta["dtypes"]).iloc[: len(holdout)].reset_index(drop=True)
     report = evaluate(train, synth, holdout, target=meta["target"], seed=0)
     summary = report.summary()
-    schema = Schema.infer(train)
-    typed = [schema.coerce(t[schema.names]) for t in (holdout, synth, train)]
-    vs_holdout = detection(*typed, schema, seed=0, max_rows=10_000)
-    summary["c2st_vs_holdout"] = vs_holdout.synthetic.auc if vs_holdout else None
-    summary["c2st_vs_holdout_ceiling"] = vs_holdout.ceiling.auc if vs_holdout else None
-    summary.update(invented_values(d, csv, meta))
+    summary.update(c2st_vs_holdout(train, holdout, synth))
+    summary.update(invented_values(train, holdout, synth))
     return summary
 
 
@@ -283,10 +247,12 @@ def report(runs: list[dict[str, Any]], machine: dict[str, Any]) -> str:
             if not rs:
                 continue
             e = rs[0]["extra"]
-            train_tok = [r["extra"]["row_length"] * r["n_train"] * 0.9 * r["extra"]["training_log"]["epochs"] / r["fit_s"] for r in rs]
+            train_tok = [training_tokens_per_s(r["extra"], r["n_train"], r["fit_s"]) for r in rs]
             samp_tok = [r["extra"]["row_length"] * r["sample_rows_per_s"] for r in rs]
-            tshare = [6 * r["extra"]["non_embedding_params"] * x / (rate["float32"] * 1e9) for r, x in zip(rs, train_tok)]
-            sshare = [2 * r["extra"]["non_embedding_params"] * x / (rate["bfloat16"] * 1e9) for r, x in zip(rs, samp_tok)]
+            tshare = [flop_share(r["extra"]["non_embedding_params"], x, rate["float32"], TRAIN_FLOPS_PER_PARAM_TOKEN)
+                      for r, x in zip(rs, train_tok)]
+            sshare = [flop_share(r["extra"]["non_embedding_params"], x, rate["bfloat16"], SAMPLE_FLOPS_PER_PARAM_TOKEN)
+                      for r, x in zip(rs, samp_tok)]
             lines.append(f"| {t} | {e['n_layer']} × {e['n_embd']} | {_med(train_tok, ',.0f')} | {_med([100 * x for x in tshare], '.0f')} % "
                          f"| {_med(samp_tok, ',.0f')} | {_med([100 * x for x in sshare], '.0f')} % |")
     return "\n".join(lines) + "\n"
@@ -327,8 +293,8 @@ def main(argv: list[str] | None = None) -> int:
         r = json.loads(p.read_text())
         if r["load"] == "idle" and "invented_value_share" not in r.get("fidelity", {"invented_value_share": 0}):
             d = OUT / r["table"]
-            r["fidelity"].update(invented_values(d, d / f"{r['method']}-s{r['seed']}.csv",
-                                                 json.loads((d / "split.json").read_text())))
+            r["fidelity"].update(_invented(d, d / f"{r['method']}-s{r['seed']}.csv",
+                                           json.loads((d / "split.json").read_text())))
             atomic_write_json(p, r)
     machine = json.loads(machine_path.read_text())
     text = report(_load_all(), machine)
