@@ -20,6 +20,7 @@ generates rows; see ``params_note``), config (every setting used), versions.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
 import json
 import platform
@@ -162,7 +163,14 @@ def run_tabline(train: pd.DataFrame, seed: int, cfg: dict[str, Any], meta: dict)
         res.extra["n_layer"], res.extra["n_embd"] = int(lm.model.config.n_layer), int(lm.model.config.n_embd)
     except AttributeError:
         pass
-    res.sample = lambda n, s: lm.sample(n, seed=s)
+    def _sample(n: int, s: int) -> pd.DataFrame:
+        frame = lm.sample(n, seed=s)
+        report = getattr(lm, "last_sample", None)  # the copy guard's counts (issue 12), where tabline has one
+        if report is not None:
+            res.extra["copy_guard"] = dataclasses.asdict(report)
+        return frame
+
+    res.sample = _sample
     res.model = lm
     return res
 
