@@ -80,7 +80,8 @@ def test_the_overfit_guard_stops_improving_the_best_weights(diamonds, monkeypatc
     monkeypatch.setattr(TabularLM, "_watch", lambda self, held, epoch: {"copy_rate": next(rates), "guard_rows": 256})
     losses = iter([3.0 - 0.1 * i for i in range(20)])  # validation alone would never stop
     monkeypatch.setattr(TabularLM, "_mean_loss", lambda self, ids, batch_size=1024: next(losses))
-    lm = TabularLM(_config(max_epochs=20, time_budget_s=None, guard_rows=256)).fit(diamonds.iloc[:300], progress=False)
+    lm = TabularLM(_config(max_epochs=20, time_budget_s=None, guard_rows=256, guard_every=1)).fit(
+        diamonds.iloc[:300], progress=False)
     log = lm.log
     # Assert: tripped at epoch 4 (the second epoch over the limit), so the anneal starts from epoch 3's
     # weights (one epoch over the limit is not yet a signal: 256 rows are a noisy count)
@@ -94,3 +95,12 @@ def test_the_planned_anneal_starts_from_the_best_weights(diamonds, monkeypatch):
     monkeypatch.setattr(TabularLM, "_mean_loss", lambda self, ids, batch_size=1024: next(losses))
     lm = TabularLM(_config(max_epochs=5, time_budget_s=None, patience=10)).fit(diamonds.iloc[:300], progress=False)
     assert lm.log.anneal_epochs == 1 and lm.log.annealed_from == 2 and lm.log.best_epoch == 5
+
+
+def test_the_guard_watches_every_third_epoch_by_default(diamonds, monkeypatch):
+    watched = []
+    monkeypatch.setattr(TabularLM, "_watch", lambda self, held, epoch: watched.append(epoch) or {
+        "copy_rate": 0.0, "guard_rows": 256, "dcr_share": 0.5})
+    lm = TabularLM(_config(max_epochs=7, time_budget_s=None, patience=50, guard_rows=256)).fit(
+        diamonds.iloc[:300], progress=False)
+    assert watched == [3, 6] and [e["epoch"] for e in lm.log.history if "copy_rate" in e] == [3, 6]
