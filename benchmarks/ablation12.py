@@ -131,11 +131,12 @@ def _signed(values: list[float], fmt: str) -> str:
     return f"{fmt.format(statistics.median(values))} median [{fmt.format(min(values))} to {fmt.format(max(values))}]"
 
 
-def write(text: str, results_md: Path = BENCH_DIR / "RESULTS.md") -> None:
+def write(text: str, results_md: Path = BENCH_DIR / "RESULTS.md", *, begin: str = BEGIN, end: str = END) -> None:
+    """Replace the RESULTS.md section between ``begin`` and ``end`` with ``text`` (append it if absent)."""
     current = results_md.read_text(encoding="utf-8")
-    if BEGIN in current:
-        head, rest = current.split(BEGIN, 1)
-        current = head + text + rest.split(END, 1)[1]
+    if begin in current:
+        head, rest = current.split(begin, 1)
+        current = head + text + rest.split(end, 1)[1]
     else:
         current = current.rstrip("\n") + "\n\n" + text + "\n"
     tmp = results_md.with_suffix(".tmp")
