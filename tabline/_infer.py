@@ -22,9 +22,8 @@ import shlex
 import numpy as np
 import pandas as pd
 
-from tabline.schema import (
-    _MAX_DECIMALS, DATETIME_FORMATS, Column, _as_bool, _category_key, _datetime_seconds, round_decimals,
-)
+from tabline._column import _MAX_DECIMALS, DATETIME_FORMATS, Column
+from tabline._values import _as_bool, _category_key, _datetime_seconds, round_decimals
 
 _DATEISH = r"^\s*\d{1,4}[-/.]\d{1,2}([-/.]\d{1,4})?([ T]\d{1,2}:\d{2}(:\d{2})?)?\s*$"
 

@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,57 +27,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from tabline._values import (  # noqa: F401 - re-exported: callers import these from tabline.schema
     _blank, _as_bool, round_decimals, _holds_constant, _constant_series, _category_key, _to_datetime, _as_written, _datetime_seconds, _eval_rule,
 )
+from tabline._column import _MAX_DECIMALS, DATETIME_FORMATS, Column, Kind  # noqa: F401 - re-exported
+from tabline._infer import infer_columns
 from tabline.errors import InvalidSchemaError, InvalidTableError
-
-Kind = Literal["numeric", "categorical", "boolean", "datetime", "text", "id", "constant"]
-
-# Formats tried, in order, on text columns that look like dates; the first that parses every value wins.
-DATETIME_FORMATS = [
-    "%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d",
-    "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%Y-%m",
-]
-# float64 holds 15-17 significant digits: a value written with more decimals than this is kept as it is read
-_MAX_DECIMALS = 15
-
-
-class Column(BaseModel):
-    """One column: its kind and what values it may take.
-
-    Example:
-        >>> Column(name="age", kind="numeric", dtype="int", min=18, max=90).dtype
-        'int'
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
-    kind: Kind
-    dtype: Literal["int", "float"] | None = None  # numeric columns only
-    decimals: int = 0  # numeric: decimals observed (values are rounded to this on output)
-    min: float | None = None  # numeric/datetime (datetime as seconds since the epoch)
-    max: float | None = None
-    categories: list[Any] | None = None  # categorical/boolean: allowed values, most frequent first; constant: [value]
-    nullable: bool = False
-    datetime_format: str | None = None
-    description: str | None = None  # domain knowledge for LLM agents
-
-    @model_validator(mode="after")
-    def _consistent(self) -> "Column":
-        problems = []
-        if self.kind == "numeric" and self.dtype is None:
-            problems.append(f"column {self.name!r}: numeric columns need dtype 'int' or 'float'")
-        if self.kind in ("categorical", "boolean") and not self.categories:
-            problems.append(f"column {self.name!r}: {self.kind} columns need a non-empty 'categories' list")
-        if self.kind == "constant" and (not self.categories or len(self.categories) != 1 or self.nullable):
-            problems.append(f"column {self.name!r}: constant columns need 'categories' with exactly one value and "
-                            "no missing values (use kind categorical for a value that may be missing)")
-        if self.kind == "datetime" and not self.datetime_format:
-            problems.append(f"column {self.name!r}: datetime columns need 'datetime_format'")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            problems.append(f"column {self.name!r}: min {self.min} is greater than max {self.max}")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
 
 
 class Schema(BaseModel):
@@ -129,8 +81,6 @@ class Schema(BaseModel):
             >>> schema.column("unit").kind, schema.column("unit").categories
             ('constant', ['kg'])
         """
-        from tabline._infer import infer_columns  # keeps this file about the model, not the heuristics
-
         columns, problems = infer_columns(df, max_categories=max_categories)
         for name, text in (descriptions or {}).items():
             match = [c for c in columns if c.name == name]

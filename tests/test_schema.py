@@ -252,3 +252,20 @@ def test_categories_are_told_apart_by_their_text_and_survive_json(values, catego
     assert schema.column("c").categories == categories
     assert Schema.from_dict(json.loads(schema.to_json())) == schema
     schema.validate_table(df)
+
+
+def test_schema_and_its_inference_heuristics_do_not_import_each_other():
+    # Both build on tabline._column; a cycle would make import order matter (issue 13: one home per idea)
+    import ast
+    from pathlib import Path
+
+    import tabline
+
+    root = Path(tabline.__file__).parent
+
+    def imports(name: str) -> set[str]:
+        tree = ast.parse((root / name).read_text(encoding="utf-8"))
+        return {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+
+    assert "tabline.schema" not in imports("_infer.py") and "tabline.schema" not in imports("_column.py")
+    assert "tabline._infer" in imports("schema.py")
