@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -219,6 +220,13 @@ class BanditSpec(_Spec):
     slack: float = Field(0.25, ge=0)
 
 
+class Unset:
+    """The type of `UNSET`: an option that was not given, where None is a value of its own."""
+
+
+UNSET = Unset()
+
+
 class Team(_Spec):
     """The whole line's definition. Every field has a default: ``Team()`` is the offline default team."""
 
@@ -273,6 +281,43 @@ class Team(_Spec):
         code_path = code_path if code_path is not None else [str(Path(path).resolve().parent)]
         return cls.from_dict(read_settings_file(path, "team", InvalidTeamError), source=str(path),
                              code_path=code_path)
+
+    def with_options(
+        self, *, target: str | None = None, seed: int | None = None, max_batches: int | None = None,
+        max_seconds: float | None = None, time_budget_s: float | str | None | Unset = UNSET,
+        rebalance: Sequence[Mapping[str, Any]] = (), llm_columns: Mapping[str, str] | None = None,
+        judge_llm: str | None = None, coordinator_llm: str | None = None, about: str | None = None,
+    ) -> "Team":
+        """This team with command-line style overrides (None / empty: keep the team's own); validated like a team
+        file, so every bad value is named at once.
+
+        ``rebalance`` adds rebalance evolvers (``{"column", "value", "ratio"}``); ``llm_columns`` maps a column
+        (or ``"*"``) to the chat model that fills it; ``judge_llm`` replaces any LLM judge by one on that model.
+
+        Example:
+            >>> team = Team().with_options(target="cut", llm_columns={"notes": "openai:gpt-4o-mini"})
+            >>> team.target, team.worker_for("notes").kind, team.worker_for("carat").kind
+            ('cut', 'llm', 'lm')
+        """
+        changes: dict[str, Any] = {k: v for k, v in {"target": target, "seed": seed, "max_batches": max_batches,
+                                                       "max_seconds": max_seconds, "about": about}.items()
+                                   if v is not None}
+        if not isinstance(time_budget_s, Unset):
+            changes["lm"] = {**self.lm.model_dump(), "time_budget_s": time_budget_s}
+        if rebalance:
+            changes["evolvers"] = [e.model_dump() for e in self.evolvers] + [{"kind": "rebalance", **r} for r in rebalance]
+        if llm_columns:
+            workers = {k: w.model_dump() for k, w in self.workers.items()}
+            for column, model in llm_columns.items():
+                workers[column] = {**workers.get(column, {}), "kind": "llm", "model": model}
+            changes["workers"] = workers
+        if judge_llm:
+            changes["judges"] = [j.model_dump() for j in self.judges if j.kind != "llm"] + [{"kind": "llm", "model": judge_llm}]
+        if coordinator_llm:
+            changes["coordinator"] = {**self.coordinator.model_dump(), "model": coordinator_llm}
+        if not changes:
+            return self
+        return Team.from_dict({**self.model_dump(), **changes}, source="options", code_path=self.code_path)
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json", exclude_defaults=True), sort_keys=False) or "{}\n"

@@ -30,7 +30,8 @@ def run(
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this folder from its last checkpoint."),
     max_batches: Optional[int] = typer.Option(None, "--max-batches", help="Stop after this many batches."),
     max_seconds: Optional[float] = typer.Option(None, "--max-seconds", help="Stop after this many seconds of generation."),
-    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Seconds of LM training."),
+    time_budget: Optional[str] = typer.Option(None, "--time-budget", help="Seconds of LM training to plan for, "
+                                              "'auto' or 'none' (default: the team's lm.time_budget_s, 'auto')."),
     llm: list[str] = typer.Option([], "--llm", help="COLUMN=MODEL: an LLM fills COLUMN ('*' = every column), e.g. "
                                   "notes=openai-compatible:http://127.0.0.1:8000/v1:Qwen/Qwen2.5-7B-Instruct (repeatable)."),
     judge_llm: Optional[str] = typer.Option(None, "--judge-llm", help="MODEL: add an LLM judge (rubric score 1-5; keeps rows scored >= 3)."),
@@ -46,7 +47,8 @@ def run(
 
     The run folder exists before anything is fitted. Killed or interrupted at any moment (even while the
     model trains)? `tabline run --resume RUN_DIR` continues and ends with the rows an uninterrupted run makes."""
-    from tabline.agents.team import Team
+    from tabline.agents.team import UNSET, Team
+    from tabline.cli.tables import parse_budget
     from tabline.line.assembly import AssemblyLine
 
     if resume is not None:
@@ -58,33 +60,12 @@ def run(
         if data is None or rows is None:
             raise InvalidArgumentError("give the data file and -n ROWS, e.g. `tabline run data.csv -n 20000 -o runs/x`")
         team = Team.load(team_file) if team_file else Team()
-        changes: dict = {}
-        if target is not None:
-            changes["target"] = target
-        if seed is not None:
-            changes["seed"] = seed
-        if max_batches is not None:
-            changes["max_batches"] = max_batches
-        if max_seconds is not None:
-            changes["max_seconds"] = max_seconds
-        if time_budget is not None:
-            changes["lm"] = {**team.lm.model_dump(), "time_budget_s": time_budget}
-        if rebalance:
-            changes["evolvers"] = [e.model_dump() for e in team.evolvers] + [_parse_rebalance(r) for r in rebalance]
-        if llm:
-            workers = {k: w.model_dump() for k, w in team.workers.items()}
-            for item in llm:
-                column, model = _parse_llm(item)
-                workers[column] = {**workers.get(column, {}), "kind": "llm", "model": model}
-            changes["workers"] = workers
-        if judge_llm:
-            changes["judges"] = [j.model_dump() for j in team.judges if j.kind != "llm"] + [{"kind": "llm", "model": judge_llm}]
-        if coordinator_llm:
-            changes["coordinator"] = {**team.coordinator.model_dump(), "model": coordinator_llm}
-        if about is not None:
-            changes["about"] = about
-        if changes:
-            team = Team.from_dict({**team.model_dump(), **changes}, source="options", code_path=team.code_path)
+        team = team.with_options(
+            target=target, seed=seed, max_batches=max_batches, max_seconds=max_seconds,
+            time_budget_s=UNSET if time_budget is None else parse_budget(time_budget),
+            rebalance=[_parse_rebalance(r) for r in rebalance], llm_columns=dict(_parse_llm(i) for i in llm),
+            judge_llm=judge_llm, coordinator_llm=coordinator_llm, about=about,
+        )
         df = _read(data, sep=sep, on_bad_lines=on_bad_lines)
         output = output or Path("runs") / f"line-{datetime.now():%Y%m%d-%H%M%S}"
         if not quiet:
@@ -126,7 +107,7 @@ def _parse_rebalance(item: str) -> dict:
     if not sep or not name or share is None or not 0 < share < 1:
         raise InvalidArgumentError(f"--rebalance {item!r}: expected COLUMN=RATIO or COLUMN=CLASS:RATIO with 0 < RATIO < 1, "
                                    "e.g. --rebalance smoker=yes:0.5")
-    return {"kind": "rebalance", "column": name, "value": value or None, "ratio": share}
+    return {"column": name, "value": value or None, "ratio": share}
 
 
 def _print_line_result(result) -> None:
