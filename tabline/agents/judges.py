@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier
 
 from tabline.agents.roles import Judgement
 from tabline.errors import InvalidArgumentError
@@ -66,8 +67,9 @@ class ClassifierJudge:
 
     name = "classifier"
 
-    def __init__(self, schema: Schema, *, seed: int = 0, max_rows: int = 5000, mode: str = "score"):
-        self.schema, self.seed, self.max_rows, self.mode = schema, seed, max_rows, mode
+    def __init__(self, schema: Schema, *, seed: int = 0, max_rows: int = 5000, mode: str = "score",
+                 smooth: bool = True):
+        self.schema, self.seed, self.max_rows, self.mode, self.smooth = schema, seed, max_rows, mode, smooth
         self.encoder = RowEncoder(schema)
         self.model = None
 
@@ -81,7 +83,8 @@ class ClassifierJudge:
         self.encoder.fit(pd.concat([real, synthetic], ignore_index=True))
         x = np.vstack([self.encoder.transform(real), self.encoder.transform(synthetic)])  # (2n, F)
         y = np.r_[np.ones(n, dtype=int), np.zeros(n, dtype=int)]  # (2n,)
-        self.model = boosted_model("classification", y, self.encoder.categorical, seed=self.seed).fit(x, y)
+        make = smooth_classifier if self.smooth else boosted_model
+        self.model = make("classification", y, self.encoder.categorical, seed=self.seed).fit(x, y)
         return self
 
     def phi(self, batch: pd.DataFrame) -> pd.Series:
@@ -105,6 +108,26 @@ class ClassifierJudge:
         distribution. Measured on the demo table: C2ST AUC 0.689 → 0.571 at 52 % yield (M = 95th percentile)."""
         r = density_ratio(self.phi(batch).to_numpy())  # (B,)
         return pd.Series(np.minimum(1.0, r / max(getattr(self, "cap", 1.0), 1e-12)), index=batch.index)
+
+
+def smooth_classifier(task: str, y: np.ndarray, categorical: np.ndarray, *, seed: int) -> HistGradientBoostingClassifier:
+    """The classifier judge's default model: boosted trees kept small (8 leaves, at least 100 rows per leaf,
+    L2 penalty, early stopping on a 10 % slice).
+
+    Why small: the judge is fitted on the training rows, and an LM fitted on the same rows already copies
+    their fine-grained quirks; a full-size classifier then learns those quirks too and steers the line
+    towards the training sample rather than the population. Measured against the holdout on the five
+    development tables (benchmarks/RESULTS.md, "line13"), the small model keeps the gains of rejection
+    sampling where the LM is systematically off and rejects far fewer rows (yield about 0.85-0.95 instead
+    of 0.75-0.85).
+
+    Example:
+        >>> smooth_classifier("classification", np.array([0, 1] * 100), np.array([False]), seed=0).max_leaf_nodes
+        8
+    """
+    return HistGradientBoostingClassifier(
+        categorical_features=categorical if categorical.any() else None, max_leaf_nodes=8, min_samples_leaf=100,
+        learning_rate=0.05, max_iter=300, l2_regularization=1.0, early_stopping=True, random_state=seed)
 
 
 def density_ratio(phi: np.ndarray) -> np.ndarray:

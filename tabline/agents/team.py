@@ -164,6 +164,9 @@ class JudgeSpec(_Python):
     kind: Literal["classifier", "labels", "rules", "llm", "python"]
     mode: Literal["ratio", "score"] = "ratio"
     quantile: float = Field(0.95, gt=0, le=1)
+    # classifier: a small, regularised model (True) that learns where the LM is off, not the training rows'
+    # own noise; False = the evaluation's full-size classifier (rejects more, fits the training sample).
+    smooth: bool = True
     # None = the kind's default: 0 (0.5 for llm); for python the decorator's threshold, else 0.5 (decided when
     # the ref is imported, so None must survive a dump and reload of the team)
     threshold: float | None = Field(None, ge=0, le=1)

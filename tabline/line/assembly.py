@@ -190,7 +190,7 @@ class AssemblyLine:
                 thresholds[judge.name] = threshold
             elif spec.kind == "classifier":
                 synthetic = self._calibration = self._calibration_rows(spec, real, progress, folder)
-                judge = ClassifierJudge(schema, seed=self.team.seed, mode=spec.mode).fit(real, synthetic)
+                judge = ClassifierJudge(schema, seed=self.team.seed, mode=spec.mode, smooth=spec.smooth).fit(real, synthetic)
                 if spec.mode == "ratio":
                     judge.calibrate(synthetic, spec.quantile)
                 judges.append(judge)
