@@ -149,6 +149,17 @@ def parquet_bytes(df: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
+def through_parquet(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` after a Parquet round trip: what a resumed run will read back from its folder, so a run
+    and its resumed self compute on identical values.
+
+    Example:
+        >>> through_parquet(pd.DataFrame({"a": [1, "x"]}, dtype=object))["a"].tolist()
+        ['1', 'x']
+    """
+    return pd.read_parquet(io.BytesIO(parquet_bytes(frame)))
+
+
 def write_parquet_atomic(df: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write ``df`` as Parquet to ``path`` via a temporary file and ``os.replace`` (all or nothing).
 

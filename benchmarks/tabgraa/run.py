@@ -5,7 +5,7 @@
                                      [--tune] [--report-only]
 
 Per (dataset, seed): one SFT TabularLM (the reference), then every method starts from a copy of it and runs
-the same loop (`tabline.training.align.Aligner`) with the same number of optimizer steps per round:
+the same loop (`tabline.training.tabgraa.Aligner`) with the same number of optimizer steps per round:
 extra SFT (the equal-compute control), DPO, KTO, NPO, GRAA (sigmoid and log-sigmoid forms) and GRAA with a
 random reward (the ablation). Each model then samples len(holdout) rows at temperature 1, scored by
 `tabline.eval.evaluate` against the holdout. Tables are capped at ``--rows`` train and holdout rows so the
@@ -69,7 +69,7 @@ def sft_model(name: str, seed: int, train: pd.DataFrame, threads: int):
 
 def run_method(name: str, seed: int, method: str, args, lm, train, holdout, target) -> dict:
     from tabline.eval import evaluate
-    from tabline.training.align import AlignConfig, Aligner
+    from tabline.training.tabgraa import AlignConfig, Aligner
     from tabline.training.policies import TabularLMPolicy
 
     out = OUT / f"{name}-{seed}-{method}.json"
@@ -100,7 +100,7 @@ def run_method(name: str, seed: int, method: str, args, lm, train, holdout, targ
 
 def tune(args) -> None:
     """β × lr grid for GRAA on Benefits seed 0, judged by the aligner's held-out AUC after the last round."""
-    from tabline.training.align import AlignConfig, Aligner
+    from tabline.training.tabgraa import AlignConfig, Aligner
     from tabline.training.policies import TabularLMPolicy
     from tabline.training.rewards import classifier_rewards
 

@@ -30,18 +30,20 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import networkx as nx
 import numpy as np
 import pandas as pd
 
 from tabline.agents.bandit import PartitionBandit
-from tabline.agents.custom_team import build_evolver, build_workers
-from tabline.agents.evolvers import Complicator, Generaliser, Rebalancer, Turn
+from tabline.agents.build import build_evolvers
+from tabline.agents.custom_team import build_workers
+from tabline.agents.evolvers import Turn
 from tabline.agents.partitions import Partitions, partition, single_arm
 from tabline.agents.plan import Component, InvalidPlanError, Plan
 from tabline.agents.profile import propose_plan
+from tabline.agents.roles import Evolver
 from tabline.agents.team import Team
 from tabline.agents.workers import detect_expressions
 from tabline.schema import Schema
@@ -49,11 +51,15 @@ from tabline.schema import Schema
 
 @dataclass
 class Decision:
-    """One turn of the coordinator: the arm to generate for, who set the conditions, and the conditions."""
+    """One turn of the coordinator: the arm to generate for, who set the conditions, and the conditions;
+    ``calls`` (evolver name -> its LLM calls) and ``usage`` (their tokens, one entry per evolver that made
+    calls) of the evolvers asked."""
 
     arm: int
     source: str  # "anchors", "none", or an evolver's name
     conditions: pd.DataFrame  # one row per row to make; possibly no columns
+    calls: dict[str, list[dict]] = field(default_factory=dict)
+    usage: list[dict] = field(default_factory=list)
 
 
 class Coordinator:
@@ -61,7 +67,7 @@ class Coordinator:
         self.team = team
         self.plan: Plan | None = None
         self.partitions: Partitions | None = None
-        self.evolvers: list = []
+        self.evolvers: list[Evolver] = []
         self.custom_workers: dict = {}  # name -> PythonWorker (the team's kind: python workers)
         self.expressions: list[str] = []
         self.real: pd.DataFrame | None = None
@@ -104,7 +110,7 @@ class Coordinator:
             raise InvalidPlanError("the saved plan's arms differ from the arms derived from the same rows now "
                                    f"({[a.name for a in plan.arms]} vs {[a.name for a in self.plan.arms]}); the run "
                                    "was made by another version of tabline or scikit-learn")
-        self.evolvers = self._evolvers(self.real, schema)
+        self.evolvers = build_evolvers(team, self.real, schema, models=self.models)
         return self
 
     def _own_columns(self, schema: Schema) -> list[str]:
@@ -226,35 +232,6 @@ class Coordinator:
         return partition(real, schema, target=self.team.target, max_arms=spec.max_arms,
                          min_rows=spec.min_arm_rows, method=spec.partitions, seed=self.team.seed)
 
-    def _evolvers(self, real: pd.DataFrame, schema: Schema) -> list:
-        out = []
-        default_cols = self._default_evolver_columns(schema)
-        for i, ev in sorted(enumerate(self.team.evolvers), key=lambda p: p[1].kind != "rebalance"):  # rebalancing first
-            if ev.kind == "rebalance":
-                out.append(Rebalancer(real, column=ev.column, value=ev.value, ratio=ev.ratio))
-            elif ev.kind == "complicate":
-                out.append(Complicator(real, columns=ev.columns or default_cols, share=ev.share))
-            elif ev.kind == "python":
-                out.append(build_evolver(self.team, i, ev, schema))
-            elif ev.kind == "llm":
-                from tabline.agents.llm.backends import ModelRef
-                from tabline.agents.llm.evolver import LLMEvolver
-
-                t = self.team
-                ref = ModelRef(ev.model, temperature=ev.temperature, settings=t.llm, registry=self.models)
-                out.append(LLMEvolver(ref, real, schema, columns=ev.columns or default_cols, direction=ev.direction,
-                                      share=ev.share, count=ev.count, about=t.about, descriptions=t.descriptions,
-                                      instructions=ev.instructions, target=t.target))
-            else:
-                out.append(Generaliser(real, columns=ev.columns or default_cols, share=ev.share))
-        return out
-
-    def _default_evolver_columns(self, schema: Schema) -> list[str]:
-        cols = [self.team.target] if self.team.target else []
-        cats = sorted((c for c in schema.columns if c.kind in ("categorical", "boolean") and c.name not in cols),
-                      key=lambda c: len(c.categories or []))
-        return (cols + [c.name for c in cats])[:2]
-
     # ------------------------------------------------------------------ every batch
     def quotas(self, n_rows: int) -> list[float]:
         """Most accepted rows per arm: (1 + slack) × the arm's real share × n_rows (inf with mix='free')."""
@@ -274,18 +251,33 @@ class Coordinator:
         room = quotas[arm] - accepted_by_arm[arm]
         if math.isfinite(room) and room > 0:
             rows = int(min(rows, max(32, math.ceil(room / max(yield_estimate, 0.05)))))
-        arm_rows = self.real.iloc[self.partitions.members[arm]]
+        arm_rows = self.arm_rows(arm)
         turn = Turn(batch_id=batch_id, rows=rows, arm_rows=arm_rows, counts=counts, accepted=accepted,
                     seed=self.team.seed)
+        calls: dict[str, list[dict]] = {}
+        usage: list[dict] = []
         for ev in self.evolvers:
             proposal = ev.propose(turn)
-            if proposal is not None:
-                return Decision(arm, ev.name, self._with_anchors(proposal, turn, arm))
+            if proposal.calls:
+                calls[ev.name] = proposal.calls
+            if proposal.usage:
+                usage.append(proposal.usage)
+            if proposal.conditions is not None:
+                return Decision(arm, ev.name, self._with_anchors(proposal.conditions, turn, arm), calls, usage)
         anchors = self.partitions.anchors[arm]
         if not anchors:
-            return Decision(arm, "none", pd.DataFrame(index=range(rows)))
+            return Decision(arm, "none", pd.DataFrame(index=range(rows)), calls, usage)
         pick = turn.rng.integers(0, len(arm_rows), rows)
-        return Decision(arm, "anchors", arm_rows[anchors].iloc[pick].reset_index(drop=True))
+        return Decision(arm, "anchors", arm_rows[anchors].iloc[pick].reset_index(drop=True), calls, usage)
+
+    @property
+    def watched(self) -> list[str]:
+        """Columns whose accepted rows per class the line counts for the evolvers (`Turn.counts`)."""
+        return list(dict.fromkeys(c for ev in self.evolvers for c in ev.watches))
+
+    def arm_rows(self, arm: int) -> pd.DataFrame:
+        """The real rows of ``arm``."""
+        return self.real.iloc[self.partitions.members[arm]]
 
     def _with_anchors(self, proposal: pd.DataFrame, turn: Turn, arm: int) -> pd.DataFrame:
         """Add the arm's anchors to an evolver's conditions, drawn from arm rows that agree with them."""

@@ -35,7 +35,7 @@ Example:
     >>> total(pd.DataFrame({"price": [2.0], "qty": [3]})).tolist()  # still a plain function
     [6.0]
     >>> station = PythonWorker(total, name="total", columns=["total"])
-    >>> station.fill(pd.DataFrame({"price": [2.0, 5.0], "qty": [3, 1]}))
+    >>> station.fill(pd.DataFrame({"price": [2.0, 5.0], "qty": [3, 1]})).frame
        total
     0    6.0
     1    5.0

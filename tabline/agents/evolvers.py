@@ -1,8 +1,9 @@
 """Evolution agents: move a batch's generation conditions toward what the accepted rows under-cover.
 
 Each evolver looks at the turn (the arm's real rows, what has been accepted so far) and either proposes a
-conditions table — one row per row to make, the same columns in every row — or passes (None). The
-coordinator asks them in order; the first proposal wins, otherwise the arm's anchors are used.
+conditions table — one row per row to make, the same columns in every row — or passes (a `Proposal`
+without conditions; the `Evolver` protocol of `tabline.agents.roles`). The coordinator asks them in order;
+the first proposal wins, otherwise the arm's anchors are used.
 
 - `Rebalancer` (complication, minority classes) — while class ``value`` of ``column`` holds less than
   ``ratio`` of the accepted rows, a batch of the missing rows (at least 32) is conditioned on that class.
@@ -17,7 +18,7 @@ Example:
     >>> real = pd.DataFrame({"smoker": ["no"] * 90 + ["yes"] * 10})
     >>> reb = Rebalancer(real, column="smoker", value=None, ratio=0.5)
     >>> turn = Turn(batch_id=0, rows=4, arm_rows=real, counts={"smoker": {"no": 30, "yes": 2}}, accepted=32)
-    >>> reb.propose(turn)["smoker"].tolist()  # (0.5 · 32 − 2) / 0.5 = 28 rows wanted, batch holds 4
+    >>> reb.propose(turn).conditions["smoker"].tolist()  # (0.5 · 32 − 2) / 0.5 = 28 rows wanted, batch holds 4
     ['yes', 'yes', 'yes', 'yes']
 """
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from tabline.agents.roles import Proposal
 from tabline.errors import InvalidArgumentError
 
 
@@ -61,6 +63,7 @@ def combination_keys(df: pd.DataFrame, columns: list[str], reference: pd.DataFra
 
 class Rebalancer:
     name = "rebalance"
+    watches: list[str]  # its column: the line counts the accepted rows per class for it
 
     def __init__(self, real: pd.DataFrame, *, column: str, value, ratio: float):
         if column not in real.columns:
@@ -74,18 +77,20 @@ class Rebalancer:
             value = classes[classes.astype(str) == str(value)].iloc[0]  # the table's own type
         self.column, self.value, self.ratio = column, value, ratio
         self.key = str(value)
+        self.watches = [column]
 
-    def propose(self, turn: Turn) -> pd.DataFrame | None:
+    def propose(self, turn: Turn) -> Proposal:
         have = turn.counts.get(self.column, {}).get(self.key, 0)
         # k more rows of the class bring it to the ratio: have + k = ratio · (accepted + k)
         k = math.ceil((self.ratio * turn.accepted - have) / (1.0 - self.ratio))
         if k <= 0:
-            return None
-        return pd.DataFrame({self.column: [self.value] * min(turn.rows, max(32, k))})
+            return Proposal()
+        return Proposal(pd.DataFrame({self.column: [self.value] * min(turn.rows, max(32, k))}))
 
 
 class Complicator:
     name = "complicate"
+    watches: list[str] = []
 
     def __init__(self, real: pd.DataFrame, *, columns: list[str], share: float):
         if not columns:
@@ -94,17 +99,18 @@ class Complicator:
         keys = combination_keys(real, self.columns, real)
         self.frequency = keys.map(keys.value_counts())  # real rows sharing each row's combination
 
-    def propose(self, turn: Turn) -> pd.DataFrame | None:
+    def propose(self, turn: Turn) -> Proposal:
         rng = turn.rng
         if rng.random() >= self.share:
-            return None
+            return Proposal()
         weights = 1.0 / self.frequency.reindex(turn.arm_rows.index).fillna(1.0).to_numpy()
         pick = rng.choice(len(turn.arm_rows), size=turn.rows, p=weights / weights.sum())
-        return turn.arm_rows[self.columns].iloc[pick].reset_index(drop=True)
+        return Proposal(turn.arm_rows[self.columns].iloc[pick].reset_index(drop=True))
 
 
 class Generaliser:
     name = "generalise"
+    watches: list[str] = []
 
     def __init__(self, real: pd.DataFrame, *, columns: list[str], share: float, tries: int = 5):
         if len(columns) < 2:
@@ -112,10 +118,10 @@ class Generaliser:
         self.columns, self.share, self.tries, self.real = list(columns), share, tries, real
         self.seen = set(combination_keys(real, self.columns, real))
 
-    def propose(self, turn: Turn) -> pd.DataFrame | None:
+    def propose(self, turn: Turn) -> Proposal:
         rng = turn.rng
         if rng.random() >= self.share:
-            return None
+            return Proposal()
         source = turn.arm_rows[self.columns].reset_index(drop=True)
         out = pd.DataFrame({c: source[c].iloc[rng.integers(0, len(source), turn.rows)].to_numpy()
                             for c in self.columns})
@@ -125,4 +131,4 @@ class Generaliser:
                 break
             for c in self.columns:
                 out.loc[seen, c] = source[c].iloc[rng.integers(0, len(source), int(seen.sum()))].to_numpy()
-        return out
+        return Proposal(out)

@@ -1,20 +1,21 @@
 """Column workers: each fills its component's columns for a batch of partial rows.
 
 A worker gets the batch (a DataFrame whose columns are the parents' values, one row per row to make) and
-returns a DataFrame with its own columns, indexed like the batch. It does not know the graph.
+returns its own columns, indexed like the batch, as a `Filled` (the `Worker` protocol of
+`tabline.agents.roles`). It does not know the graph.
 
 - `LMWorker` — the embedded `TabularLM`, conditioned row by row on the parents' values (the default).
 - `SamplerWorker` — resamples its columns jointly from real rows (optionally only rows of the arm).
 - `ExpressionWorker` — derived columns computed from others (``total = price * qty``), declared by the
   user or found by `detect_expressions`.
-- The LLM worker (prompted chat model) plugs into the same `fill` signature in the LLM-backends issue.
+- `LLMWorker` (`tabline.agents.llm.worker`): a prompted chat model, with the same `fill`.
 
 Example:
     >>> import pandas as pd
     >>> real = pd.DataFrame({"price": [2.0, 3.0, 5.0], "qty": [1, 2, 3], "total": [2.0, 6.0, 15.0]})
     >>> detect_expressions(real)
     ['total = price * qty']
-    >>> ExpressionWorker(["total = price * qty"]).fill(pd.DataFrame({"price": [4.0], "qty": [2]}))["total"].tolist()
+    >>> ExpressionWorker(["total = price * qty"]).fill(pd.DataFrame({"price": [4.0], "qty": [2]})).frame["total"].tolist()
     [8.0]
 """
 from __future__ import annotations
@@ -25,7 +26,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from tabline.agents.roles import Worker
+from tabline.agents.roles import FillContext, Filled, Worker
 from tabline.errors import InvalidArgumentError, InvalidSchemaError
 from tabline.training import TabularLM
 
@@ -42,15 +43,15 @@ class LMWorker:
     def __init__(self, lm: TabularLM, columns: list[str], *, temperature: float = 1.0):
         self.lm, self.columns, self.temperature = lm, list(columns), temperature
 
-    def fill(self, batch: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
+    def fill(self, batch: pd.DataFrame, *, seed: int = 0, context: FillContext | None = None) -> Filled:
         parents = [c for c in batch.columns if c in self.lm.tokenizer.modelled]
         wanted = [c for c in self.columns if c not in batch.columns]
         if not wanted:
-            return pd.DataFrame(index=batch.index)
+            return Filled(pd.DataFrame(index=batch.index))
         conditions = batch[parents].reset_index(drop=True) if parents else None
         out = self.lm.sample(len(batch), conditions=conditions, seed=seed, temperature=self.temperature,
                              columns=wanted)
-        return out[wanted].set_axis(batch.index)
+        return Filled(out[wanted].set_axis(batch.index))
 
 
 class SamplerWorker:
@@ -64,9 +65,9 @@ class SamplerWorker:
             raise InvalidArgumentError(f"sampler worker: the real table has no column(s) {missing}")
         self.columns, self.real = list(columns), real[list(columns)].reset_index(drop=True)
 
-    def fill(self, batch: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
+    def fill(self, batch: pd.DataFrame, *, seed: int = 0, context: FillContext | None = None) -> Filled:
         idx = np.random.default_rng(seed).integers(0, len(self.real), size=len(batch))
-        return self.real.iloc[idx].set_axis(batch.index)
+        return Filled(self.real.iloc[idx].set_axis(batch.index))
 
 
 class ExpressionWorker:
@@ -87,14 +88,14 @@ class ExpressionWorker:
             raise InvalidSchemaError("; ".join(problems))
         self.columns = [name for name, _ in self.expressions]
 
-    def fill(self, batch: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
+    def fill(self, batch: pd.DataFrame, *, seed: int = 0, context: FillContext | None = None) -> Filled:
         frame = batch.copy()
         for name, expr in self.expressions:
             try:
                 frame[name] = frame.eval(expr, engine="python")
             except Exception as exc:  # pandas raises many types for a bad expression
                 raise InvalidSchemaError(f"expression '{name} = {expr}' cannot be computed: {exc}") from exc
-        return frame[self.columns]
+        return Filled(frame[self.columns])
 
 
 def detect_expressions(df: pd.DataFrame, *, tolerance: float = 1e-6, max_columns: int = 30) -> list[str]:

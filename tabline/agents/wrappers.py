@@ -6,7 +6,7 @@ for what each role may return.
 
 Example:
     >>> import pandas as pd
-    >>> PythonWorker(lambda batch: batch.x * 2, name="double", columns=["y"]).fill(pd.DataFrame({"x": [1, 2]}))
+    >>> PythonWorker(lambda batch: batch.x * 2, name="double", columns=["y"]).fill(pd.DataFrame({"x": [1, 2]})).frame
        y
     0  2
     1  4
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from tabline.agents.refs import module_file, where_raised
-from tabline.agents.roles import AgentError, Judgement
+from tabline.agents.roles import AgentError, FillContext, Filled, Judgement, Proposal
 
 RUNNABLE_CONCURRENCY = 8  # rows a Runnable works on at once (Runnable.batch's max_concurrency)
 
@@ -132,7 +132,8 @@ class _Custom:
 
 
 class PythonWorker(_Custom):
-    """Your function, class or Runnable as the `Worker` of its ``columns``."""
+    """Your function, class or Runnable as the `Worker` of its ``columns``. A class's ``fill(batch, *, seed)``
+    returns the columns (or a `Filled`, to report rows it could not fill and its LLM calls)."""
 
     role = "worker"
 
@@ -143,14 +144,17 @@ class PythonWorker(_Custom):
         self.depends_on = None if depends_on is None else list(depends_on)
         self._seeded = self.mode == "call" and takes_keyword(agent, "seed")
 
-    def fill(self, batch: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
+    def fill(self, batch: pd.DataFrame, *, seed: int = 0, context: FillContext | None = None) -> Filled:
         if self.mode == "runnable":
-            return self._from_answers(self._ask_rows(batch), batch)
+            return Filled(self._from_answers(self._ask_rows(batch), batch))
         if self.mode == "method":
             out = self._run(self.agent.fill, self.typed(batch), seed=seed)
         else:
             out = self._run(self.agent, self.typed(batch), **self.settings, **({"seed": seed} if self._seeded else {}))
-        return self._own_columns(out, batch)
+        if isinstance(out, Filled):
+            out.frame = self._own_columns(out.frame, batch)
+            return out
+        return Filled(self._own_columns(out, batch))
 
     def _own_columns(self, out: Any, batch: pd.DataFrame) -> pd.DataFrame:
         out = self._per_row(out, batch)
@@ -243,17 +247,19 @@ class PythonJudge(_Custom):
 
 class PythonEvolver(_Custom):
     """Your function or class (with ``propose``) as an `Evolver`; proposals are checked against the schema.
+    A class's ``propose`` may also return a `Proposal` (to report its LLM calls).
 
     Example:
         >>> from tabline.agents.evolvers import Turn
         >>> from tabline.schema import Schema
         >>> real = pd.DataFrame({"cut": ["Fair", "Ideal", "Ideal"]})
         >>> ev = PythonEvolver(lambda turn: {"cut": "Fair"}, name="fair", schema=Schema.infer(real))
-        >>> ev.propose(Turn(batch_id=1, rows=2, arm_rows=real)).cut.tolist()
+        >>> ev.propose(Turn(batch_id=1, rows=2, arm_rows=real)).conditions.cut.tolist()
         ['Fair', 'Fair']
     """
 
     role = "evolver"
+    watches: list[str] = []
 
     def __init__(self, agent: Any, *, name: str, schema: Any, ref: str = "",
                  settings: dict[str, Any] | None = None):
@@ -261,9 +267,14 @@ class PythonEvolver(_Custom):
         if self.mode == "runnable":
             raise self.fault("is a Runnable; an evolver is a function of the turn (or a class with propose)")
 
-    def propose(self, turn: Any) -> pd.DataFrame | None:
+    def propose(self, turn: Any) -> Proposal:
         raw = (self._run(self.agent.propose, turn) if self.mode == "method"
                else self._run(self.agent, turn, **self.settings))
+        if isinstance(raw, Proposal):
+            return Proposal(self._conditions(raw.conditions, turn), calls=raw.calls, usage=raw.usage)
+        return Proposal(self._conditions(raw, turn))
+
+    def _conditions(self, raw: Any, turn: Any) -> pd.DataFrame | None:
         if raw is None:
             return None
         if isinstance(raw, Mapping):

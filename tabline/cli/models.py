@@ -41,8 +41,8 @@ def align(
     """TabGRAA: post-train a model against a frozen copy of itself, rewarded for rows a scorer cannot tell from real ones.
 
     Writes the aligned model plus align.json (per-round rewards and losses) and trace.jsonl."""
-    from tabline.line.align import align_model
-    from tabline.training.align import LOSSES, AlignConfig, reward_for
+    from tabline.graphs.tabgraa import align_model
+    from tabline.training.tabgraa import LOSSES, AlignConfig, reward_for
 
     reward_for(reward)
     if loss not in LOSSES:

@@ -26,30 +26,25 @@ import numpy as np
 import pandas as pd
 
 from tabline import __version__
+from tabline.agents.build import build_judges, build_worker, calibration_rows, worker_kind
 from tabline.agents.coordinator import Coordinator
-from tabline.agents.custom_team import build_judge, build_stages, python_refs, search_path
-from tabline.agents.judges import ClassifierJudge, LabelJudge, RuleJudge
-from tabline.agents.llm.backends import ModelRef
-from tabline.agents.llm.judge import LLMJudge
-from tabline.agents.llm.worker import LLMWorker
-from tabline.agents.reflection import Reflector
-from tabline.agents.team import Team
-from tabline.agents.workers import ExpressionWorker, LMWorker, SamplerWorker
+from tabline.agents.custom_team import build_stages, python_refs, search_path
 from tabline.agents.llm.backends import BackendError
 from tabline.agents.plan import Plan
+from tabline.agents.reflection import Reflector
 from tabline.agents.refs import module_file
 from tabline.agents.roles import AgentError
+from tabline.agents.team import JudgeSpec, Team
 from tabline.errors import InvalidArgumentError, OutputError, TablineError
-from tabline.graphs.line import build_line_graph, mermaid
-from tabline.io import write_text_atomic
-from tabline.line.aligning import LineAlignment
+from tabline.graphs.line import build_line_graph, initial_state, mermaid
+from tabline.graphs.line_runtime import LineAgents, LineRuntime
+from tabline.io import through_parquet, write_text_atomic
 from tabline.line.driving import LineResult, drive, read_result
-from tabline.line.folder import RunFolder, through_parquet
-from tabline.line.runtime import LineRuntime
 from tabline.qc.chain import QCChain
+from tabline.run_folder import RunFolder
 from tabline.schema import Schema
 from tabline.training import TabularLM, TabularLMConfig
-from tabline.training.align import AlignConfig
+from tabline.training.tabgraa import AlignConfig, LineAlignment
 
 
 class AssemblyLine:
@@ -65,7 +60,10 @@ class AssemblyLine:
 
     ``align_every=k`` runs a TabGRAA step after every k batches: the accepted and rejected rows of those
     batches, ranked by their judge scores, align the line's TabularLM against its SFT self (``align`` holds
-    the `AlignConfig`: loss, β, learning rate, B). See `tabline.line.aligning`."""
+    the `AlignConfig`: loss, β, learning rate, B). See `tabline.training.tabgraa`.
+
+    The agents themselves come from the team's specs through `tabline.agents.build`; the graph they run in
+    is `tabline.graphs.line`."""
 
     def __init__(self, team: Team | None = None, *, lm: TabularLM | None = None,
                  models: dict[str, Any] | None = None, align_every: int | None = None,
@@ -77,7 +75,7 @@ class AssemblyLine:
             raise InvalidArgumentError(f"align_every must be a positive whole number of batches, got {align_every!r}")
         self.align_every = align_every
         self.align_config = AlignConfig(**align) if isinstance(align, dict) else (align or AlignConfig())
-        self.runtime: LineRuntime | None = None
+        self.agents: LineAgents | None = None
         self._calibration: pd.DataFrame | None = None  # the classifier judge's synthetic rows
 
     # ------------------------------------------------------------------ fit
@@ -109,33 +107,38 @@ class AssemblyLine:
         plan = Plan.model_validate_json(folder.plan.read_text(encoding="utf-8")) \
             if folder is not None and folder.plan.exists() else None
         coordinator = Coordinator(team).fit(real, schema, models=self.models, plan=plan)
-        kinds = {self._kind(c) for c in coordinator.plan.components}
-        needs_lm = "lm" in kinds or any(j.kind == "classifier" for j in team.judges)
+        kinds = {c.name: worker_kind(team, c) for c in coordinator.plan.components}
+        needs_lm = "lm" in kinds.values() or any(j.kind == "classifier" for j in team.judges)
         if self.lm is None and needs_lm:
             self.lm = self._fit_lm(real, schema, lm_config or self._lm_config(), progress, folder)
-        workers = {c.name: self._worker(c, real, schema, coordinator) for c in coordinator.plan.components}
-        judges, thresholds = self._judges(real, schema, progress, folder)
+        workers = {c.name: build_worker(team, c, real=real, schema=schema, lm=self.lm,
+                                        python_workers=coordinator.custom_workers,
+                                        expressions=coordinator.expressions, models=self.models)
+                   for c in coordinator.plan.components}
+        judges, thresholds = build_judges(team, real, schema, models=self.models,
+                                          calibration=lambda spec: self._calibration_rows(spec, real, progress, folder))
         qc = QCChain(real, schema, thresholds=thresholds, batch_threshold=team.qc.batch_threshold,
                      min_distance=team.qc.min_distance, min_gain=team.qc.min_gain, cells=team.qc.cells,
                      seed=team.seed)
         id_tops = {c.name: (pd.to_numeric(real[c.name], errors="coerce").max()
                             if pd.api.types.is_numeric_dtype(real[c.name]) else None)
                    for c in schema.columns if c.kind == "id"}
+        # DATE's reflection: LLM workers whose spec asks for it are shown the rows that lowered quality
+        reflective = frozenset(name for name, kind in kinds.items()
+                               if kind == "llm" and team.worker_for(workers[name].columns[0]).reflection)
         reflector = None
-        reflective = [w for w in workers.values() if isinstance(w, LLMWorker)
-                      and team.worker_for(w.columns[0]).reflection]
         if reflective and team.target is not None:
             reflector = Reflector(real, schema, team.target, coordinator.partitions.members, seed=team.seed)
         alignment = None
         if self.align_every:
-            if not any(isinstance(w, LMWorker) for w in workers.values()):
+            if "lm" not in kinds.values():
                 raise InvalidArgumentError("align_every aligns the embedded TabularLM, but no column of this team "
                                            "is generated by it (every worker is an LLM, sampler or expression)")
             alignment = LineAlignment(self.align_every, self.align_config)
             alignment.attach(self.lm, real)
-        self.runtime = LineRuntime(team=team, schema=schema, coordinator=coordinator, workers=workers,
-                                   judges=judges, qc=qc, id_tops=id_tops, reflector=reflector, alignment=alignment,
-                                   stages=build_stages(team, schema))
+        self.agents = LineAgents(team=team, schema=schema, coordinator=coordinator, workers=workers, judges=judges,
+                                 qc=qc, id_tops=id_tops, stages=build_stages(team, schema),
+                                 reflective=reflective, reflector=reflector, alignment=alignment, lm=self.lm)
 
     def _fit_lm(self, real: pd.DataFrame, schema: Schema, config: TabularLMConfig, progress: bool,
                 folder: RunFolder | None) -> TabularLM:
@@ -148,78 +151,26 @@ class AssemblyLine:
         # The line samples from the saved weights, exactly what a resumed run loads.
         return TabularLM.load(folder.model)
 
-    def _kind(self, comp) -> str:
-        spec = self.team.worker_for(comp.columns[0])
-        kind = comp.worker if comp.worker != "lm" else spec.kind
-        return "lm" if kind == "llm" and spec.model == "embedded" else kind
-
-    def _worker(self, comp, real: pd.DataFrame, schema: Schema, coordinator: Coordinator):
-        spec = self.team.worker_for(comp.columns[0])
-        kind = self._kind(comp)
-        if kind == "python":
-            return coordinator.custom_workers[comp.name]
-        if kind == "lm":
-            return LMWorker(self.lm, comp.columns, temperature=spec.temperature)
-        if kind == "sampler":
-            return SamplerWorker(real, comp.columns)
-        if kind == "expression":
-            exprs = spec.expressions if spec.kind == "expression" else coordinator.expressions
-            return ExpressionWorker([e for e in exprs if e.split("=")[0].strip().strip("`") in comp.columns])
-        team = self.team
-        ref = ModelRef(spec.model, temperature=spec.temperature, settings=team.llm, registry=self.models)
-        return LLMWorker(ref, comp.columns, schema, real=real, about=team.about,
-                         descriptions=team.descriptions, target=team.target, rows_per_call=spec.rows_per_call,
-                         examples=spec.examples, instructions=spec.instructions, name=comp.name)
-
-    def _calibration_rows(self, spec, real: pd.DataFrame, progress: bool, folder: RunFolder | None) -> pd.DataFrame:
+    def _calibration_rows(self, spec: JudgeSpec, real: pd.DataFrame, progress: bool,
+                          folder: RunFolder | None) -> pd.DataFrame:
+        """The classifier judge's synthetic rows: read from the run folder when it has them, else sampled
+        (and saved there, so a resumed run's judge learns from the same rows)."""
         if folder is not None and folder.calibration.exists():
-            return folder.read_table(folder.calibration, "the classifier judge's calibration rows")
-        n = min(spec.calibration_rows, max(2, len(real)))
-        synthetic = through_parquet(self.lm.sample(n, seed=self.team.seed + 1, progress=progress))
-        if folder is not None:
-            folder.write_table(synthetic, folder.calibration)
-        return synthetic
-
-    def _judges(self, real: pd.DataFrame, schema: Schema, progress: bool,
-                folder: RunFolder | None) -> tuple[list, dict[str, float]]:
-        judges, thresholds = [], {}
-        for i, spec in enumerate(self.team.judges):
-            if spec.kind == "python":
-                judge, threshold = build_judge(self.team, i, spec, schema)
-                judges.append(judge)
-                thresholds[judge.name] = threshold
-            elif spec.kind == "classifier":
-                synthetic = self._calibration = self._calibration_rows(spec, real, progress, folder)
-                judge = ClassifierJudge(schema, seed=self.team.seed, mode=spec.mode, smooth=spec.smooth).fit(real, synthetic)
-                if spec.mode == "ratio":
-                    judge.calibrate(synthetic, spec.quantile)
-                judges.append(judge)
-                thresholds["classifier"] = "draw" if spec.mode == "ratio" else spec.threshold
-            elif spec.kind == "llm":
-                ref = ModelRef(spec.model, temperature=0.0, settings=self.team.llm, registry=self.models)
-                judges.append(LLMJudge(ref, schema, real=real, rubric=spec.rubric, about=self.team.about,
-                                       descriptions=self.team.descriptions, rows_per_call=spec.rows_per_call,
-                                       target=self.team.target, seed=self.team.seed))
-                thresholds["llm"] = spec.threshold
-            elif spec.kind == "labels":
-                judges.append(LabelJudge(schema, self.team.target, seed=self.team.seed).fit(real))
-                thresholds["labels.confidence"] = spec.threshold
-                thresholds["labels.certainty"] = spec.certainty
-            else:
-                judges.append(RuleJudge(schema))
-                thresholds["rules"] = spec.threshold
-        if not judges:
-            judges.append(RuleJudge(schema))
-            thresholds["rules"] = 0.0
-        return judges, thresholds
+            rows = folder.read_table(folder.calibration, "the classifier judge's calibration rows")
+        else:
+            rows = calibration_rows(self.lm, spec, real, seed=self.team.seed, progress=progress)
+            if folder is not None:
+                folder.write_table(rows, folder.calibration)
+        self._calibration = rows
+        return rows
 
     @property
-    def plan(self):
+    def plan(self) -> Plan:
         self._require_fitted()
-        return self.runtime.plan
+        return self.agents.plan
 
     def _require_fitted(self) -> None:
-        if self.runtime is None:
+        if self.agents is None:
             raise TablineError("fit the line first: AssemblyLine(team).fit(df), or run(n, output, data=df)")
 
     # ------------------------------------------------------------------ run
@@ -234,7 +185,7 @@ class AssemblyLine:
             raise InvalidArgumentError(f"n_rows must be a positive whole number, got {n_rows!r}")
         if data is None:
             self._require_fitted()
-        elif self.runtime is not None:
+        elif self.agents is not None:
             raise InvalidArgumentError("this line is fitted already: call run(n, output) without data")
         output = Path(output) if output else Path("runs") / f"line-{datetime.now():%Y%m%d-%H%M%S}"
         folder = RunFolder(output)
@@ -243,7 +194,7 @@ class AssemblyLine:
             if data is not None:
                 real, schema = self._prepare(data, schema)
             else:
-                real, schema = self.runtime.coordinator.real, self.runtime.schema
+                real, schema = self.agents.coordinator.real, self.agents.schema
             run_id = uuid.uuid4().hex[:12]
             write_text_atomic(self.team.to_yaml(), folder.team)
             write_text_atomic(schema.to_json(), folder.schema)
@@ -272,15 +223,16 @@ class AssemblyLine:
 
     def _start(self, folder: RunFolder, run_id: str, n_rows: int, progress: bool) -> LineResult:
         """Save what the fitted line decided (plan, graph), mark the run as running and drive it."""
-        runtime = self.runtime
+        agents = self.agents
         write_text_atomic(self.plan.model_dump_json(indent=2), folder.plan)
-        if runtime.coordinator.llm_records:
-            write_text_atomic(json.dumps(runtime.coordinator.llm_records, indent=1, ensure_ascii=False),
+        if agents.coordinator.llm_records:
+            write_text_atomic(json.dumps(agents.coordinator.llm_records, indent=1, ensure_ascii=False),
                               folder.path / "llm-coordinator.json")
+        runtime = LineRuntime(agents, folder)
         write_text_atomic(mermaid(build_line_graph(runtime, run_id=run_id)), folder.path / "graph.mmd")
         if folder.read_manifest().get("status") != "running":
             folder.update_manifest(status="running", uses_lm=self.lm is not None)
-        return drive(runtime, folder, run_id, runtime.initial_state(n_rows), progress)
+        return drive(runtime, run_id, initial_state(agents, n_rows), progress)
 
     @classmethod
     def resume(cls, run_dir: str | os.PathLike, *, progress: bool = True,

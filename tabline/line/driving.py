@@ -1,8 +1,9 @@
 """Driving a line's compiled graph to its end, and reading back what a run produced.
 
-`AssemblyLine` fits the agents and owns the run folder; this module streams the LangGraph line with its
-SQLite checkpointer (continuing from the last checkpoint when there is one) and turns the final state and
-the batch files into the run's outputs: ``data.csv``, ``rejected.csv`` and ``report.json``.
+`AssemblyLine` fits the agents and owns the run folder; this module streams the LangGraph line
+(`tabline.graphs.line`) with its SQLite checkpointer (continuing from the last checkpoint when there is
+one) and turns the final state and the batch files into the run's outputs: ``data.csv``, ``rejected.csv``
+and ``report.json``.
 """
 from __future__ import annotations
 
@@ -19,12 +20,11 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 
 from tabline._progress import line_progress
 from tabline.agents.llm.calls import merge_usage
-from tabline.agents.workers import LMWorker
 from tabline.errors import OutputError, TablineError
 from tabline.graphs.line import build_line_graph
+from tabline.graphs.line_runtime import LineRuntime
 from tabline.io import write_csv_atomic, write_text_atomic
-from tabline.line.folder import RunFolder
-from tabline.line.runtime import LineRuntime
+from tabline.run_folder import RunFolder
 from tabline.schema import Schema
 
 
@@ -48,8 +48,9 @@ class LineResult:
 
 
 
-def drive(runtime: LineRuntime, folder: RunFolder, run_id: str, initial: dict, progress: bool) -> LineResult:
-    runtime.folder = folder
+def drive(runtime: LineRuntime, run_id: str, initial: dict, progress: bool) -> LineResult:
+    """Run the line of ``runtime`` in its folder from ``initial`` — or from the folder's last checkpoint."""
+    folder, agents = runtime.folder, runtime.agents
     n_rows = folder.read_manifest()["n_rows"]
     config = {"configurable": {"thread_id": run_id}, "recursion_limit": 10_000_000}
     conn = sqlite3.connect(folder.checkpoints, check_same_thread=False)
@@ -66,10 +67,14 @@ def drive(runtime: LineRuntime, folder: RunFolder, run_id: str, initial: dict, p
             graph = build_line_graph(runtime, run_id=run_id, on_event=on_event).compile(checkpointer=saver)
             snapshot = graph.get_state(config)
             if snapshot.values:  # resuming: continue from the last checkpoint
+                if "accepted_batches" in snapshot.values:
+                    raise TablineError(f"{folder.path} was started by an older tabline whose checkpoints this one "
+                                       "cannot continue; finish it with that version, or start the run again "
+                                       "(same seed, same rows)")
                 initial = None
-                if runtime.alignment is not None:
-                    lm = next(w.lm for w in runtime.workers.values() if isinstance(w, LMWorker))
-                    runtime.alignment.restore(lm, folder.path, snapshot.values.get("lm_dir"), runtime.coordinator.real)
+                if agents.alignment is not None:
+                    agents.alignment.restore(agents.lm, folder.path, snapshot.values.get("lm_dir"),
+                                             agents.coordinator.real)
                 bar(snapshot.values.get("accepted", 0), None, None)
             try:
                 for _ in graph.stream(initial, config, stream_mode="updates", durability="sync"):
@@ -80,32 +85,33 @@ def drive(runtime: LineRuntime, folder: RunFolder, run_id: str, initial: dict, p
             final = graph.get_state(config).values
     finally:
         conn.close()
-    return _finish(runtime, folder, final)
+    return _finish(runtime, final)
 
 
-def _finish(runtime: LineRuntime, folder: RunFolder, state: dict) -> LineResult:
-    batches = state["accepted_batches"]
+def _finish(runtime: LineRuntime, state: dict) -> LineResult:
+    folder, agents = runtime.folder, runtime.agents
+    batches = list(range(1, state["batches"] + 1))  # every batch wrote its files, accepted rows or none
     data = folder.read_accepted(batches)
-    data = data if len(data.columns) else pd.DataFrame(columns=runtime.schema.names)
+    data = data if len(data.columns) else pd.DataFrame(columns=agents.schema.names)
     rejected = folder.read_rejected(batches)
     trace = pd.read_json(folder.trace, lines=True) if folder.trace.exists() else pd.DataFrame()
     seconds = trace.groupby("node")["seconds"].sum().round(3).to_dict() if len(trace) else {}
-    plan = runtime.plan
-    history = pd.DataFrame(state["history"])
+    plan = agents.plan
     arms = []
     for k, arm in enumerate(plan.arms):
-        h = history[history.arm == k] if len(history) else history
-        arms.append({"arm": arm.name, "rule": arm.rule, "real_rows": arm.size, "batches": int(len(h)),
-                     "generated": int(h.rows.sum()) if len(h) else 0, "accepted": int(state["accepted_by_arm"][k]),
-                     "mean_reward": round(float(h.reward.mean()), 4) if len(h) else None})
+        n = state["batches_by_arm"][k]
+        arms.append({"arm": arm.name, "rule": arm.rule, "real_rows": arm.size, "batches": n,
+                     "generated": state["generated_by_arm"][k], "accepted": int(state["accepted_by_arm"][k]),
+                     "mean_reward": round(state["reward_by_arm"][k] / n, 4) if n else None})
+    sources = sorted(state["sources"].items(), key=lambda kv: -kv[1])
     report = {
         "run_id": folder.read_manifest()["run_id"], "n_requested": state["n_rows"], "accepted": len(data),
         "generated": state["generated"], "yield": round(len(data) / max(1, state["generated"]), 4),
         "batches": state["batches"], "stop_reason": state["stop"], "seconds": round(state["elapsed_s"], 2),
         "seconds_by_node": seconds, "rejections": state["rejected"], "rejected_rows": state["rejected_rows"],
-        "llm": merge_usage([runtime.coordinator.llm_usage] + ([t for t in trace["tokens"] if isinstance(t, dict)]
-                                                              if "tokens" in trace else [])),
-        "arms": arms, "conditions_from": history.source.value_counts().to_dict() if len(history) else {},
+        "llm": merge_usage([agents.coordinator.llm_usage] + ([t for t in trace["tokens"] if isinstance(t, dict)]
+                                                             if "tokens" in trace else [])),
+        "arms": arms, "conditions_from": dict(sources),
         "components": [{"name": c.name, "columns": c.columns, "worker": c.worker, "depends_on": c.depends_on}
                        for c in plan.components],
     }

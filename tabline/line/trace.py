@@ -15,7 +15,7 @@ from __future__ import annotations
 import pandas as pd
 
 from tabline.errors import TablineError
-from tabline.line.folder import read_trace
+from tabline.run_folder import read_trace
 
 
 def _rejected(cell) -> int:

@@ -37,10 +37,12 @@ MISSING_TEXT = "None"
 
 
 class Policy(Protocol):
-    """What the aligner needs from a model. ``items`` are whatever `logprob` reads (token ids, texts)."""
+    """What the aligner needs from a model. ``items`` are whatever `logprob` reads (token ids, texts);
+    ``invalid`` counts generated rows that did not parse into a valid row (None where sampling cannot make one)."""
 
     model: torch.nn.Module
     schema: Schema
+    invalid: int | None
 
     def sample(self, n: int, *, seed: int, temperature: float) -> tuple[pd.DataFrame, Any]: ...
     def items(self, df: pd.DataFrame, seed: int) -> tuple[Any, np.ndarray]: ...
@@ -63,6 +65,7 @@ class TabularLMPolicy:
     def __init__(self, lm: TabularLM):
         lm._require_fitted()
         self.lm, self.model, self.schema = lm, lm.model, lm.schema
+        self.invalid = None  # constrained decoding: every sampled row is valid
 
     def sample(self, n: int, *, seed: int, temperature: float) -> tuple[pd.DataFrame, torch.Tensor]:
         frame = self.lm.sample(n, seed=seed, temperature=temperature)

@@ -17,7 +17,7 @@ from tabline.agents.custom_team import build_judge
 from tabline.agents.custom import PythonEvolver, PythonJudge, PythonStage, PythonWorker, judge, worker
 from tabline.agents.evolvers import Turn
 from tabline.agents.refs import import_ref
-from tabline.agents.roles import AgentError, Evolver, Judge, QCStage, Worker
+from tabline.agents.roles import AgentError, Evolver, Filled, Judge, Proposal, QCStage, Worker
 from tabline.agents.team import InvalidTeamError, Team
 from tabline.schema import Schema
 
@@ -148,7 +148,7 @@ def test_a_worker_gets_typed_columns_its_settings_and_the_seed(schema, table):
         return (batch.x * scale).round(2)
 
     batch = table[["x", "y"]].head(4).astype(object)  # how the line carries a batch
-    out = PythonWorker(noisy, name="noisy", columns=["z"], settings={"scale": 2.0}, schema=schema).fill(batch, seed=7)
+    out = PythonWorker(noisy, name="noisy", columns=["z"], settings={"scale": 2.0}, schema=schema).fill(batch, seed=7).frame
     assert out.z.tolist() == (table.x.head(4) * 2).round(2).tolist()
     assert seen == {"dtype": "float64", "seed": 7}
 
@@ -165,7 +165,7 @@ def test_a_runnable_is_a_worker_and_a_compiled_langgraph_graph_a_judge():
     graph.add_edge(START, "rate")
     graph.add_edge("rate", END)
     # Run
-    filled = PythonWorker(RunnableLambda(lambda row: row["x"] + row["y"]), name="sum", columns=["s"]).fill(BATCH)
+    filled = PythonWorker(RunnableLambda(lambda row: row["x"] + row["y"]), name="sum", columns=["s"]).fill(BATCH).frame
     scored = PythonJudge(graph.compile(), name="wider").judge(BATCH).scores["wider"]
     # Assert
     assert filled.s.tolist() == [2.0, 4.5, 5.0]
@@ -201,10 +201,28 @@ def test_a_judge_class_with_score_gets_its_settings_through_the_constructor(sche
     assert PythonJudge(Wide(), name="wide").judge(BATCH).scores["wide"].tolist() == [1.0, 0.0, 1.0]
 
 
+def test_a_class_may_report_what_its_calls_left_behind(schema, table):
+    # Setup: a worker and an evolver in full protocol form, reporting a failed row and an LLM call
+    class Careful:
+        def fill(self, batch, *, seed=0):
+            return Filled(pd.DataFrame({"z": batch.x * 2}), failures={1: "no answer"}, calls=[{"raw": "?"}])
+
+    class Asking:
+        def propose(self, turn):
+            return Proposal({"cut": "Fair"}, calls=[{"raw": "Fair"}], usage={"calls": 1})
+
+    # Run
+    filled = PythonWorker(Careful(), name="careful", columns=["z"], schema=schema).fill(BATCH)
+    proposal = PythonEvolver(Asking(), name="asking", schema=schema).propose(Turn(batch_id=1, rows=3, arm_rows=table))
+    # Assert: the answer is checked like a plain one, and the report goes on to the line
+    assert filled.frame.z.tolist() == (BATCH.x * 2).tolist() and filled.failures == {1: "no answer"}
+    assert proposal.conditions.cut.tolist() == ["Fair"] * 3 and proposal.usage == {"calls": 1}
+
+
 def test_an_evolvers_proposal_is_checked_against_the_schema(schema, table):
     turn = Turn(batch_id=1, rows=5, arm_rows=table)
-    assert PythonEvolver(lambda t: {"cut": "Fair"}, name="e", schema=schema).propose(turn).cut.tolist() == ["Fair"] * 5
-    assert PythonEvolver(lambda t: None, name="e", schema=schema).propose(turn) is None
+    assert PythonEvolver(lambda t: {"cut": "Fair"}, name="e", schema=schema).propose(turn).conditions.cut.tolist() == ["Fair"] * 5
+    assert PythonEvolver(lambda t: None, name="e", schema=schema).propose(turn).conditions is None
     with pytest.raises(AgentError, match=r"evolver 'e' proposed values the schema rejects: column 'cut' = 'Perfect' in 5 of 5"):
         PythonEvolver(lambda t: {"cut": "Perfect"}, name="e", schema=schema).propose(turn)
     with pytest.raises(AgentError, match=r"proposed column\(s\) \['colour'\] the table does not have"):

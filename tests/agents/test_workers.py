@@ -17,7 +17,7 @@ def test_detect_expressions_finds_derived_columns_only():
 
 def test_expression_worker_computes_in_order_and_names_mistakes():
     worker = ExpressionWorker(["total = price * qty", "with_tax = total * 1.2"])
-    out = worker.fill(pd.DataFrame({"price": [10.0, 2.0], "qty": [3, 5]}, index=[7, 9]))
+    out = worker.fill(pd.DataFrame({"price": [10.0, 2.0], "qty": [3, 5]}, index=[7, 9])).frame
     assert out.index.tolist() == [7, 9] and out["with_tax"].tolist() == pytest.approx([36.0, 12.0])
     with pytest.raises(InvalidSchemaError, match="must look like"):
         ExpressionWorker(["price times qty"])
@@ -27,15 +27,15 @@ def test_expression_worker_computes_in_order_and_names_mistakes():
 
 def test_sampler_worker_keeps_real_combinations(diamonds):
     worker = SamplerWorker(diamonds, ["x", "y", "z"])
-    out = worker.fill(pd.DataFrame(index=range(50)), seed=1)
+    out = worker.fill(pd.DataFrame(index=range(50)), seed=1).frame
     real = set(map(tuple, diamonds[["x", "y", "z"]].to_numpy()))
     assert all(tuple(r) in real for r in out.to_numpy())
-    assert out.equals(worker.fill(pd.DataFrame(index=range(50)), seed=1))
+    assert out.equals(worker.fill(pd.DataFrame(index=range(50)), seed=1).frame)
 
 
 def test_lm_worker_conditions_on_the_parents(tiny_lm, diamonds):
     parents = diamonds.iloc[:40][["cut", "color"]].reset_index(drop=True).set_axis(range(100, 140))
-    out = LMWorker(tiny_lm, ["price", "carat"]).fill(parents, seed=0)
+    out = LMWorker(tiny_lm, ["price", "carat"]).fill(parents, seed=0).frame
     assert out.index.tolist() == list(range(100, 140)) and list(out.columns) == ["price", "carat"]
     full = pd.concat([parents, out], axis=1).reindex(columns=tiny_lm.schema.names)
     assert tiny_lm.schema.check(full)[["price", "carat"]].all().all()

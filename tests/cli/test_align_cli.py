@@ -67,7 +67,7 @@ def test_missing_model_dir_and_wrong_table_are_clear_errors(fitted, tmp_path):
 
 
 def test_run_with_align_every_aligns_inside_the_line(diamonds, tmp_path):
-    from tabline.line.folder import read_trace
+    from tabline.run_folder import read_trace
 
     data = tmp_path / "d.csv"
     diamonds.iloc[:500].to_csv(data, index=False)

@@ -19,7 +19,7 @@ from killing import env, kill_and_resume, run_args, tabline, timed_run
 from tabline.agents.roles import AgentError
 from tabline.agents.team import Team
 from tabline.line.assembly import AssemblyLine
-from tabline.line.folder import read_trace
+from tabline.run_folder import read_trace
 
 HERE = Path(__file__).resolve().parent
 M = "custom_agents_example"

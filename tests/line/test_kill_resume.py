@@ -12,7 +12,7 @@ import pytest
 
 from killing import env, kill_after_epoch, kill_and_resume, run_args, tabline
 from tabline.line.assembly import AssemblyLine
-from tabline.line.folder import RunLockedError
+from tabline.run_folder import RunLockedError
 
 @pytest.fixture(scope="module")
 def setup(reference_run, tmp_path_factory):

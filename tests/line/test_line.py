@@ -12,8 +12,8 @@ import pytest
 
 from tabline.agents.team import Team
 from tabline.line.assembly import AssemblyLine
-from tabline.line.folder import read_trace
 from tabline.qc.sanity import row_keys
+from tabline.run_folder import read_trace
 
 TEAM = {"batch_rows": 200, "judges": [{"kind": "classifier", "calibration_rows": 300}, {"kind": "rules", "threshold": 1.0}]}
 
@@ -34,10 +34,10 @@ def test_full_run_accepts_exactly_n_and_keeps_every_rejected_row(line, diamonds,
     assert set(result.rejected["stage"]) <= {"sanity", "objective", "diversity", "surplus"}
     assert sum(sum(v.values()) for v in r["rejections"].values()) == len(result.rejected)
     # QC guarantees: no duplicates, no copies of real rows, every row schema-valid
-    keys = row_keys(result.data, line.runtime.schema)
+    keys = row_keys(result.data, line.agents.schema)
     assert not keys.duplicated().any()
-    assert not keys.isin(set(row_keys(diamonds.iloc[:1500], line.runtime.schema))).any()
-    assert line.runtime.schema.valid_rows(result.data).all()
+    assert not keys.isin(set(row_keys(diamonds.iloc[:1500], line.agents.schema))).any()
+    assert line.agents.schema.valid_rows(result.data).all()
     for name in ("data.csv", "rejected.csv", "report.json", "graph.mmd", "plan.json", "team.yaml", "checkpoints.sqlite"):
         assert (result.run_dir / name).exists(), name
     assert "station_lm" in (result.run_dir / "graph.mmd").read_text()

@@ -13,7 +13,7 @@ from tabline.agents.llm.backends import BackendError
 from tabline.agents.team import Team
 from tabline.cli import app
 from tabline.line.assembly import AssemblyLine
-from tabline.line.folder import read_trace
+from tabline.run_folder import read_trace
 
 SECRET = "sk-line-secret-4242"
 TINY_LM = {"max_epochs": 1, "n_layer": 1, "n_embd": 32}

@@ -18,7 +18,7 @@ from tiny_hf import make_tiny_chat_model  # noqa: E402
 
 from tabline.errors import ModelDirError  # noqa: E402
 from tabline.schema import Schema  # noqa: E402
-from tabline.training.align import AlignConfig, Aligner  # noqa: E402
+from tabline.training.tabgraa import AlignConfig, Aligner  # noqa: E402
 from tabline.training.policies import TextRowsPolicy, format_text_row, load_policy, parse_text_row  # noqa: E402
 
 TABLE = pd.DataFrame({"age": [23, 35, 47, 51, 62, 29, 33, 41] * 4,

@@ -13,11 +13,11 @@ Example (building an evolver sends nothing; its proposals need the model):
     >>> ev.direction, ev.share
     ('complicate', 0.2)
 
-With a key set, ``ev.propose(turn)`` returns starting values for a share of the batches (None for the rest).
+With a key set, ``ev.propose(turn).conditions`` holds starting values for a share of the batches (None for
+the rest); the proposal also carries the calls made and their tokens.
 """
 from __future__ import annotations
 
-from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel
@@ -28,6 +28,7 @@ from tabline.agents.llm.calls import StructuredCaller, json_lines
 from tabline.agents.llm.prompts import load_prompt
 from tabline.agents.llm.table import (LooseRows, describe_columns, records, rows_model, stratified_examples,
                                      validate_rows)
+from tabline.agents.roles import Proposal
 from tabline.schema import Schema
 
 DIRECTIONS = {
@@ -39,6 +40,7 @@ DIRECTIONS = {
 
 class LLMEvolver:
     name = "llm-evolver"
+    watches: list[str] = []
 
     def __init__(self, ref: ModelRef, real: pd.DataFrame, schema: Schema, *, columns: list[str],
                  direction: str = "complicate", share: float = 0.2, count: int = 20, about: str = "",
@@ -48,22 +50,17 @@ class LLMEvolver:
         self.about, self.descriptions, self.instructions, self.target = about, descriptions or {}, instructions, target
         self.caller = StructuredCaller(ref, role="evolver")
         self.prompt = load_prompt("evolver")
-        self.last_calls: list[dict[str, Any]] = []
         self._output: type[BaseModel] | None = None
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        state["_output"], state["last_calls"] = None, []
+        state["_output"] = None  # a class made at run time; rebuilt on first use
         return state
 
-    @property
-    def usage(self):
-        return self.caller.usage
-
-    def propose(self, turn: Turn) -> pd.DataFrame | None:
+    def propose(self, turn: Turn) -> Proposal:
         rng = turn.rng
         if rng.random() >= self.share:
-            return None
+            return Proposal()
         if self._output is None:
             self._output = rows_model("Proposals", self.schema, self.columns, row_id=False,
                                       extra={"rationale": (str, "")})
@@ -85,10 +82,12 @@ class LLMEvolver:
 
         outcome = self.caller.ask_sync(self.prompt.messages(fields), self._output, parse_as=LooseRows,
                                        check=check, seed=turn.batch_id)
-        self.last_calls = [{"evolver": self.name, "prompt": self.prompt.tag, "attempts": len(outcome.raw),
-                            "errors": outcome.errors, "kept": len(kept), "raw": [] if kept else outcome.raw}]
+        calls = [{"evolver": self.name, "prompt": self.prompt.tag, "attempts": len(outcome.raw),
+                  "errors": outcome.errors, "kept": len(kept), "raw": [] if kept else outcome.raw}]
         if not kept:
             self.caller.usage.add(failures=1)
-            return None  # the coordinator falls back to the next evolver or the arm's anchors
+            # the coordinator falls back to the next evolver or the arm's anchors
+            return Proposal(calls=calls, usage=self.caller.usage.take())
         pick = rng.integers(0, len(kept), turn.rows)
-        return pd.DataFrame([kept[i] for i in pick], columns=self.columns).reset_index(drop=True)
+        conditions = pd.DataFrame([kept[i] for i in pick], columns=self.columns).reset_index(drop=True)
+        return Proposal(conditions, calls=calls, usage=self.caller.usage.take())

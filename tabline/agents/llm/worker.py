@@ -6,8 +6,8 @@ already filled, the arm's rule and ~30 stratified real rows of the arm (DATE), t
 quality last time (DATE's reflection) and the partial rows to complete. Calls run concurrently under the
 team's limit. Answers are checked against the schema row by row: good rows are kept, the model is asked
 again for the bad or missing ones; rows still without values after the last attempt are returned empty
-and listed in `last_failures` with the reason — the line rejects them with stage ``worker`` and keeps the
-raw answers in the run folder (`last_calls`).
+and listed in `Filled.failures` with the reason — the line rejects them with stage ``worker`` and keeps the
+raw answers in the run folder (`Filled.calls`).
 
 Example (building a worker sends nothing; its answers need the server):
     >>> import pandas as pd
@@ -19,12 +19,11 @@ Example (building a worker sends nothing; its answers need the server):
     >>> worker.name, worker.rows_per_call
     ('notes', 20)
 
-With the server up, ``worker.fill(batch, seed=1)`` returns ``batch`` with its ``notes`` filled in.
+With the server up, ``worker.fill(batch, seed=1).frame`` holds the batch's ``notes``.
 """
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -35,17 +34,8 @@ from tabline.agents.llm.calls import StructuredCaller, gather_chunks, json_lines
 from tabline.agents.llm.prompts import load_prompt
 from tabline.agents.llm.table import (LooseRows, describe_columns, records, rows_model, stratified_examples,
                                      validate_rows)
+from tabline.agents.roles import FillContext, Filled
 from tabline.schema import Schema
-
-
-@dataclass
-class FillContext:
-    """What the line tells a worker about the batch beyond its rows: the arm (rule, real rows) and DATE's
-    reflection (groups of generated rows that lowered validation accuracy)."""
-
-    rule: str = ""
-    arm_rows: pd.DataFrame | None = None
-    negatives: list[dict[str, Any]] = field(default_factory=list)
 
 
 class LLMWorker:
@@ -60,19 +50,12 @@ class LLMWorker:
         self.instructions, self.name = instructions, name or "+".join(columns)
         self.caller = StructuredCaller(ref, role=f"worker {self.name!r}")
         self.prompt = load_prompt("worker")
-        self.last_failures: dict[Any, str] = {}
-        self.last_calls: list[dict[str, Any]] = []
         self._output: type[BaseModel] | None = None
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state["_output"] = None  # a class made at run time; rebuilt on first use
-        state["last_failures"], state["last_calls"] = {}, []
         return state
-
-    @property
-    def usage(self):
-        return self.caller.usage
 
     @property
     def output(self) -> type[BaseModel]:
@@ -80,24 +63,24 @@ class LLMWorker:
             self._output = rows_model("FilledRows", self.schema, self.columns)
         return self._output
 
-    def fill(self, batch: pd.DataFrame, *, seed: int = 0, context: FillContext | None = None) -> pd.DataFrame:
-        """The worker's columns for every row of ``batch`` (rows that failed are empty: see `last_failures`)."""
+    def fill(self, batch: pd.DataFrame, *, seed: int = 0, context: FillContext | None = None) -> Filled:
+        """The worker's columns for every row of ``batch`` (rows that failed are empty and listed in
+        ``failures``), with the calls made and their tokens."""
         context = context or FillContext()
         wanted = [c for c in self.columns if c not in batch.columns]
         out = pd.DataFrame({c: pd.Series([None] * len(batch), index=batch.index, dtype=object) for c in wanted})
-        self.last_failures, self.last_calls = {}, []
         if not wanted or not len(batch):
-            return out
+            return Filled(out)
         given = [c for c in self.schema.names if c in batch.columns]
         fields = self._fields(given, wanted, context, seed)
         shown = records(batch[given]) if given else [{} for _ in range(len(batch))]
         results = gather_chunks(len(batch), self.rows_per_call, self.ref.settings.concurrency,
                                 lambda k, chunk, sem: self._chunk(chunk, shown, wanted, fields, sem, seed * 1_000_003 + k))
-        got, self.last_failures, self.last_calls = settle(results, batch.index, self.caller.usage)
+        got, failures, calls = settle(results, batch.index, self.caller.usage)
         for pos, values in got.items():
             for c in wanted:
                 out.iat[pos, out.columns.get_loc(c)] = values.get(c)
-        return out
+        return Filled(out, failures=failures, calls=calls, usage=self.caller.usage.take())
 
     async def _chunk(self, chunk: list[int], shown: list[dict], wanted: list[str], fields: dict[str, Any],
                      semaphore: asyncio.Semaphore, seed: int) -> tuple[dict[int, dict], dict[int, str], dict]:
@@ -174,4 +157,4 @@ def _short(text: str, n: int = 300) -> str:
     return text if len(text) <= n else text[:n - 1] + "…"
 
 
-__all__ = ["FillContext", "LLMWorker"]
+__all__ = ["LLMWorker"]

@@ -15,7 +15,8 @@ from tabline.agents.llm.backends import LLMSettings, ModelRef
 from tabline.agents.llm.evolver import LLMEvolver
 from tabline.agents.llm.judge import LLMJudge
 from tabline.agents.llm.planner import ask_plan
-from tabline.agents.llm.worker import FillContext, LLMWorker
+from tabline.agents.llm.worker import LLMWorker
+from tabline.agents.roles import FillContext
 from tabline.schema import Schema
 
 FAST = LLMSettings(backoff_s=0.01, backoff_max_s=0.05, cache=False)
@@ -42,16 +43,17 @@ def test_worker_fills_many_rows_per_call_and_keeps_failed_rows(real):
     with ScriptedOpenAIServer(brain) as server:
         worker = LLMWorker(ref(server), ["cut"], schema, real=real, rows_per_call=3, target="cut")
         # Run
-        out = worker.fill(batch, seed=1, context=FillContext(rule="`carat` > 0.1"))
+        filled = worker.fill(batch, seed=1, context=FillContext(rule="`carat` > 0.1"))
         requests = server.requests
+    out = filled.frame
     # Assert: good rows carry the scripted values, failed rows are empty with a reason and their raw answers
     expected = np.where(batch.carat > 1, "Ideal", "Good")
     ok = [i for i in batch.index if i not in (11, 15)]
     assert out.loc[ok, "cut"].tolist() == [e for i, e in zip(batch.index, expected) if i in ok]
     assert out.loc[[11, 15], "cut"].isna().all()
-    assert set(worker.last_failures) == {11, 15}
-    assert "is not one of the column's values" in worker.last_failures[11]
-    failed_calls = [c for c in worker.last_calls if c["failed_rows"]]
+    assert set(filled.failures) == {11, 15}
+    assert "is not one of the column's values" in filled.failures[11]
+    failed_calls = [c for c in filled.calls if c["failed_rows"]]
     assert len(failed_calls) == 2 and all(len(c["raw"]) == 3 and "not-a-valid-value" in c["raw"][0]
                                           for c in failed_calls)
     # 3 chunks; the two chunks with a bad row are asked twice more, for that row only
@@ -59,7 +61,7 @@ def test_worker_fills_many_rows_per_call_and_keeps_failed_rows(real):
     prompts = [r["messages"][1]["content"] for r in requests]  # calls run concurrently: any order
     first = next(p for p in prompts if '{"row": 0, "carat":' in p)
     assert "`carat` > 0.1" in first and "Class balance of cut" in first
-    assert worker.usage.take()["failures"] == 2
+    assert filled.usage["failures"] == 2
 
 
 def test_worker_calls_run_concurrently_up_to_the_limit(real):
@@ -79,7 +81,7 @@ def test_worker_calls_run_concurrently_up_to_the_limit(real):
     schema = Schema.infer(real.assign(note=[f"a note about stone {i} of the lot" for i in range(len(real))]))
     with ScriptedOpenAIServer(slow) as server:
         worker = LLMWorker(ref(server, concurrency=2), ["note"], schema, real=real, rows_per_call=2)
-        out = worker.fill(real.head(12), seed=0)
+        out = worker.fill(real.head(12), seed=0).frame
     assert peak[0] == 2 and out["note"].notna().all()
 
 
@@ -141,7 +143,9 @@ def test_evolver_keeps_valid_proposals_only(real):
     proposals = [{"cut": "Fair", "carat": 2.9}, {"cut": "Ideal", "carat": 0.21}, {"cut": "Shiny", "carat": 1.0}]
     with ScriptedOpenAIServer(TableBrain(proposals=proposals)) as server:
         ev = LLMEvolver(ref(server), real, schema, columns=["cut", "carat"], share=1.0)
-        out = ev.propose(Turn(batch_id=1, rows=50, arm_rows=real))
+        proposal = ev.propose(Turn(batch_id=1, rows=50, arm_rows=real))
+        out = proposal.conditions
         prompt = server.requests[0]["messages"][1]["content"]
     assert len(out) == 50 and set(out.cut) <= {"Fair", "Ideal"} and set(out.cut) == {"Fair", "Ideal"}
     assert "rare, extreme or boundary" in prompt
+    assert proposal.calls[0]["kept"] == 2 and proposal.usage["calls"] == 1  # what the line keeps and counts

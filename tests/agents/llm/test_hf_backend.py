@@ -31,11 +31,11 @@ def test_hf_worker_keeps_raw_text_of_every_failed_attempt(model_dir):
     assert ref.structured == "prompt" and isinstance(ref.get(), LocalHFChatModel)
     worker = LLMWorker(ref, ["y"], Schema.infer(real), real=real, rows_per_call=2, examples=3)
     # Run
-    out = worker.fill(real[["x"]].head(3), seed=0)
+    filled = worker.fill(real[["x"]].head(3), seed=0)
     # Assert: nothing filled, nothing lost
-    assert out.y.isna().all() and set(worker.last_failures) == {0, 1, 2}
-    assert all(len(c["raw"]) == 2 and all(isinstance(t, str) and t for t in c["raw"]) for c in worker.last_calls)
-    usage = worker.usage.take()
+    assert filled.frame.y.isna().all() and set(filled.failures) == {0, 1, 2}
+    assert all(len(c["raw"]) == 2 and all(isinstance(t, str) and t for t in c["raw"]) for c in filled.calls)
+    usage = filled.usage
     assert usage["calls"] == 4 and usage["repairs"] == 2 and 0 < usage["output_tokens"] <= 4 * 24
 
 

@@ -10,7 +10,7 @@ import torch
 from tabline.agents.team import Team
 from tabline.errors import InvalidArgumentError
 from tabline.line.assembly import AssemblyLine
-from tabline.line.folder import read_trace
+from tabline.run_folder import read_trace
 from tabline.training import TabularLM
 
 TEAM = {"batch_rows": 100, "judges": [{"kind": "classifier", "calibration_rows": 200}, {"kind": "rules", "threshold": 1.0}]}
@@ -48,7 +48,7 @@ def test_the_lm_moved_and_the_reference_is_still_the_sft_model(aligned_run):
     line, lm, result = aligned_run
     sft = TabularLM.load(result.run_dir / "model")  # saved before the first batch
     assert not _same(lm.model, sft.model)
-    assert _same(line.runtime.alignment.aligner.reference, sft.model)
+    assert _same(line.agents.alignment.aligner.reference, sft.model)
     last = sorted(p for p in result.run_dir.iterdir() if p.name.startswith("model-aligned-"))[-1]
     assert _same(TabularLM.load(last).model, lm.model)  # the newest saved version is the one sampling
 
@@ -68,8 +68,8 @@ def test_resume_restores_the_aligned_weights_and_the_sft_reference(aligned_run):
     line, lm, result = aligned_run
     state = json.loads(json.dumps(read_trace(result.trace_path).query("node == 'align'").iloc[-1]["detail"]))
     fresh = TabularLM.load(result.run_dir / "model")
-    alignment = copy.deepcopy(line.runtime.alignment)
-    alignment.restore(fresh, result.run_dir, state["model"], line.runtime.coordinator.real)
+    alignment = copy.deepcopy(line.agents.alignment)
+    alignment.restore(fresh, result.run_dir, state["model"], line.agents.coordinator.real)
     assert _same(fresh.model, lm.model)
     assert _same(alignment.aligner.reference, TabularLM.load(result.run_dir / "model").model)
 

@@ -8,7 +8,7 @@ import torch
 
 from tabline.errors import InvalidArgumentError
 from tabline.training import TabularLM, TabularLMConfig
-from tabline.training.align import LOSSES, AlignConfig, Aligner, reward_for
+from tabline.training.tabgraa import LOSSES, AlignConfig, Aligner, reward_for
 from tabline.training.policies import TabularLMPolicy, batched_logprob
 from tabline.training.rewards import classifier_rewards, dcr_rewards, split_real
 

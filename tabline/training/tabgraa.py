@@ -1,4 +1,5 @@
-"""TabGRAA's alignment trainer: generate → score → align against a frozen reference, round after round.
+"""TabGRAA's alignment trainer: generate → score → align against a frozen reference, round after round —
+and the same step inside the assembly line (`LineAlignment`), rewarded by the line's own QC verdicts.
 
 One round (paper §3): sample N rows from the policy (at temperature 1, see `AlignConfig`), score every row (`reward`), sort,
 split into high/low halves, then one epoch of AdamW over mini-batches of B high and B low rows with the
@@ -7,17 +8,30 @@ aligner is built (the SFT model) and never changes. Baselines run in the same lo
 optimizer steps: DPO (B pairs rank i ↔ N+1−i), KTO (B high + B low rows), NPO (B low rows), and SFT (2B real
 rows per step: "training longer" with equal compute).
 
-The steps of a round are public (`generate`, `score`, `align`) so `tabline.graphs.align` can run them as
+The steps of a round are public (`generate`, `score`, `align`) so `tabline.graphs.tabgraa` can run them as
 graph nodes; `Aligner.run` is the same loop without a graph.
+
+Inside the line (``align_every=k``), the reward of a row is what QC thought of it: ``1 + mean judge score``
+for an accepted row, ``mean judge score`` for a rejected one (so every accepted row ranks above every
+rejected row, and judges order rows within each). Rows set aside as surplus are not judged bad and are left
+out. The rows of the last k batches, sorted by that reward, form the high and low halves of one alignment
+step (`Aligner.align`). The reference stays the SFT model (``model/`` in the run folder, saved before the
+first batch); each aligned version is saved as ``model-aligned-NNNNNN/`` (NNNNNN = the batch after which it
+was made) and the checkpointed state names the current one, so a resumed run samples from the right weights.
 
 Example:
     >>> AlignConfig(loss="dpo", rounds=2).steps_per_round(1000)  # (N/2) / B with B = 4
     125
+    >>> line_rewards(np.array([0.2, 0.9]), np.array([0.95, 0.1])).tolist()  # two accepted, two rejected rows
+    [1.2, 1.9, 0.95, 0.1]
+    >>> row_scores({"rules": [1.0, 0.0, 1.0], "llm": [0.5, float("nan"), float("nan")]}, 3).tolist()
+    [0.75, 0.0, 1.0]
 """
 from __future__ import annotations
 
 import copy
 import time
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -28,7 +42,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from tabline.errors import InvalidArgumentError
 from tabline.training.groups import dpo_pairs, epoch_batches, reward_groups
 from tabline.training.losses import dpo_loss, graa_loss, kto_loss, kto_reference_point, npo_loss
-from tabline.training.policies import Policy, batched_logprob
+from tabline.training.lm import TabularLM
+from tabline.training.policies import Policy, TabularLMPolicy, batched_logprob
 from tabline.training.rewards import REWARDS, classifier_rewards, dcr_rewards, random_rewards, split_real
 
 LOSSES = ("graa", "graa-logsig", "dpo", "kto", "npo", "sft")
@@ -211,49 +226,66 @@ class Aligner:
         return self.history
 
 
-class AlignNodes:
-    """The round's three steps as graph node functions ``state -> (partial state, trace info)``, wired by
-    `tabline.graphs.align`. The sampled rows stay in memory between nodes (one round's worth); the state
-    carries the round counter and the per-round history.
+# ---------------------------------------------------------------------- TabGRAA inside the assembly line
+def line_rewards(accepted_scores: np.ndarray, rejected_scores: np.ndarray) -> np.ndarray:
+    """Rewards of accepted rows (1 + score) then rejected rows (score); scores in [0, 1]. -> (A + R,)"""
+    return np.r_[1.0 + np.asarray(accepted_scores, dtype=float), np.asarray(rejected_scores, dtype=float)]
+
+
+def row_scores(scores: dict[str, list[float]], n: int) -> np.ndarray:
+    """Mean judge score per row of a batch (0.5 when no judge scored it). -> (n,)"""
+    if not scores:
+        return np.full(n, 0.5)
+    stacked = np.array([np.asarray(v, dtype=float) for v in scores.values()])  # (judges, n)
+    seen = np.isfinite(stacked)
+    # A row no judge could score (an LLM judge's failed call) counts as undecided, not as bad.
+    mean = np.where(seen, stacked, 0.0).sum(0) / np.maximum(seen.sum(0), 1)
+    return np.clip(np.where(seen.any(0), mean, 0.5), 0, 1)
+
+
+class LineAlignment:
+    """The line's alignment step: settings, and (after `attach`) the `Aligner` with its frozen reference.
 
     Example:
-        >>> AlignNodes.initial_state()
-        {'round': 0, 'history': [], 'done': False}
+        >>> LineAlignment(3).due({"batches": 6}), LineAlignment(3).due({"batches": 7})
+        (True, False)
     """
 
-    def __init__(self, aligner: Aligner):
-        self.aligner = aligner
-        self._frame: pd.DataFrame | None = None
-        self._items: Any = None
-        self._rewards: np.ndarray | None = None
-        self._summary: dict[str, Any] = {}
+    def __init__(self, every: int, config: AlignConfig | None = None):
+        self.every, self.config = int(every), config or AlignConfig()
+        self.aligner: Aligner | None = None
 
-    @staticmethod
-    def initial_state() -> dict[str, Any]:
-        return {"round": 0, "history": [], "done": False}
+    def attach(self, lm: TabularLM, real: pd.DataFrame) -> None:
+        """Align ``lm`` in place (the line's LM workers share it) against a frozen copy of it taken now."""
+        self.aligner = Aligner(TabularLMPolicy(lm), real, self.config)
 
-    def generate_node(self, state: dict[str, Any]) -> tuple[dict, dict]:
-        started = time.perf_counter()
-        self._frame, self._items = self.aligner.generate(state["round"])
-        return {"rows": len(self._frame)}, {"agent": "policy", "rows_out": len(self._frame),
-                                            "detail": {"sample_seconds": round(time.perf_counter() - started, 3)}}
+    def restore(self, lm: TabularLM, run_dir: Path, lm_dir: str | None, real: pd.DataFrame) -> None:
+        """After a resume: ``lm`` holds the SFT weights from ``model/``; it becomes the reference, and the
+        checkpointed aligned version (``lm_dir``), if any, is loaded into ``lm`` itself."""
+        self.attach(lm, real)  # the reference is copied while lm still holds the SFT weights
+        if lm_dir:
+            lm.model.load_state_dict(TabularLM.load(Path(run_dir) / lm_dir).model.state_dict())
 
-    def score_node(self, state: dict[str, Any]) -> tuple[dict, dict]:
-        t = state["round"]
-        self._rewards, info = self.aligner.score(self._frame, t)
-        self._summary = self.aligner.summarise(t, self._frame, self._rewards, info)
-        return {"reward_mean": self._summary["reward_mean"]}, {
-            "agent": f"{self.aligner.config.reward} reward", "rows_in": len(self._frame),
-            "rows_out": len(self._rewards), "detail": {k: v for k, v in self._summary.items() if k != "round"}}
+    def due(self, state: dict[str, Any]) -> bool:
+        """After the bandit step of ``state``: is this an alignment batch (every k-th, the run going on)?"""
+        return not state.get("stop") and state["batches"] % self.every == 0
 
-    def align_node(self, state: dict[str, Any]) -> tuple[dict, dict]:
-        t = state["round"]
-        metrics = self.aligner.align(self._items, self._rewards, t)
-        summary = self.aligner.record(self._summary, metrics)
-        self._frame = self._items = self._rewards = None
-        done = t + 1 >= self.aligner.config.rounds
-        return {"round": t + 1, "history": state["history"] + [summary], "done": done}, {
-            "agent": f"{self.aligner.config.loss} loss", "rows_in": summary["rows"], "detail": metrics}
+    def batch_ids(self, batches: int) -> list[int]:
+        """The k batches an alignment step after batch ``batches`` learns from (batch ids run 1, 2, ...)."""
+        return list(range(max(1, batches - self.every + 1), batches + 1))
+
+    def step(self, frame: pd.DataFrame, rewards: np.ndarray, index: int) -> dict[str, Any]:
+        """One alignment step on ``frame``'s rows with ``rewards``; returns metrics and group sizes."""
+        policy = self.aligner.policy
+        items, kept = policy.items(frame[policy.schema.names])
+        rewards = rewards[kept]
+        if len(rewards) < 2 * self.config.group_batch:
+            return {"steps": 0, "rows": int(len(rewards)), "skipped": "too few rows to form two groups"}
+        metrics = self.aligner.align(items, rewards, index)
+        return {**metrics, "rows": int(len(rewards)), "unencodable_rows": int((~kept).sum())}
+
+    def save(self, directory: Path) -> Path:
+        return self.aligner.policy.lm.save(directory)
 
 
-__all__ = ["LOSSES", "AlignConfig", "AlignNodes", "Aligner", "reward_for"]
+__all__ = ["LOSSES", "AlignConfig", "Aligner", "LineAlignment", "line_rewards", "reward_for", "row_scores"]

@@ -22,10 +22,11 @@ Nothing in a run folder is a pickle: tables are Parquet, state and settings JSON
 safetensors, and LangGraph's checkpoints are read with its strict deserialiser (plain data only). Fitted
 judges and partitions are re-fitted from the saved rows on resume, with the same seeds.
 
-Batch files are written atomically under the batch's id *before* the checkpoint that lists the batch. A
+Batch files are written atomically under the batch's id *before* the checkpoint that counts the batch. A
 run killed in between re-runs that step from the previous checkpoint with the same seed, rewrites the same
-file, and lists it once — so an accepted row is neither lost nor duplicated. Only batches listed in the
-checkpointed state are read back.
+file, and counts it once — so an accepted row is neither lost nor duplicated. Batch ids run 1, 2, … and
+every batch writes its files (with no rows, if none was accepted); only batches 1..n of a checkpoint that
+counts n are read back.
 
 Example:
     >>> import tempfile, pandas as pd
@@ -37,7 +38,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import socket
@@ -48,7 +48,7 @@ from typing import Any, Iterator
 import pandas as pd
 
 from tabline.errors import TablineError
-from tabline.io import parquet_bytes, write_parquet_atomic, write_text_atomic, writing
+from tabline.io import write_parquet_atomic, write_text_atomic, writing
 
 FORMAT = 2  # 1 pickled the fitted line (line.pkl); 2 keeps only plain data
 
@@ -172,7 +172,7 @@ class RunFolder:
             path = self._batch_path(kind, b)
             if not path.exists():
                 raise TablineError(f"run folder {self.path} is missing {path.relative_to(self.path)}, which its "
-                                   "checkpoint lists; restore it, then resume")
+                                   "checkpoint counts; restore it, then resume")
             yield b, self.read_table(path, f"batch {b}")
 
     def read_accepted(self, batch_ids: list[int]) -> pd.DataFrame:
@@ -191,12 +191,6 @@ class RunFolder:
             fh.write(line + "\n")
             fh.flush()
             os.fsync(fh.fileno())
-
-
-def through_parquet(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` after a Parquet round trip: what a resumed run will read back from the folder, so a run
-    and its resumed self compute on identical values."""
-    return pd.read_parquet(io.BytesIO(parquet_bytes(frame)))
 
 
 def read_trace(path: str | os.PathLike) -> pd.DataFrame:
