@@ -22,7 +22,11 @@ def _blank(s: pd.Series) -> pd.Series:
     """True for text cells holding nothing but spaces: missing, as inference counts them."""
     if not (s.dtype == object or isinstance(s.dtype, pd.StringDtype)):
         return pd.Series(False, index=s.index)
-    return s.map(lambda v: isinstance(v, str) and not v.strip()).astype(bool)
+    try:
+        stripped = s.str.strip()  # NaN where a cell is not text; vectorised (this runs on every batch's cells)
+    except AttributeError:  # an object column holding no text at all
+        return pd.Series(False, index=s.index)
+    return stripped.eq("").fillna(False).astype(bool)
 
 
 def _as_bool(v: Any) -> Any:

@@ -30,8 +30,26 @@ def numbers(s: pd.Series, col: Column) -> np.ndarray:
 
 
 def category_keys(s: pd.Series) -> pd.Series:
-    """Categories in the schema's canonical text form; missing values stay missing."""
+    """Categories in the schema's canonical text form; missing values stay missing.
+
+    Example:
+        >>> category_keys(pd.Series(["yes", "no", None, "yes"], dtype=object)).tolist()
+        ['yes', 'no', None, 'yes']
+        >>> category_keys(pd.Series([True, 1, 2.0], dtype=object)).tolist()  # a mixed column: cell by cell
+        ['True', '1', '2']
+    """
+    if pd.api.types.infer_dtype(s, skipna=True) in _ONE_TYPE:
+        # Every line batch and judge encodes its categories; a column has far fewer distinct values than
+        # cells, so each distinct value is turned into its key once. Only for columns of one type: there,
+        # values that compare equal (3 and 3.0) have the same key, which is not so for True and 1.
+        missing = s.isna()
+        uniques = pd.unique(s[~missing])
+        keys = s.map(dict(zip(uniques, map(_category_key, uniques))))
+        return keys.where(~missing, s) if missing.any() else keys  # missing cells stay as they were
     return s.map(_category_key, na_action="ignore")
+
+
+_ONE_TYPE = {"string", "integer", "boolean", "floating"}
 
 
 def row_keys(df: pd.DataFrame, schema: Schema) -> np.ndarray:

@@ -45,19 +45,26 @@ def thompson_draw(successes: np.ndarray, failures: np.ndarray, rng: np.random.Ge
     return rng.beta(1.0 + np.asarray(successes, float), 1.0 + np.asarray(failures, float))
 
 
-def blend_reward(qc_yield: float, quality: float, diversity: float,
+def blend_reward(qc_yield: float, quality: float, diversity: float | None,
                  weights: tuple[float, float, float] = (0.4, 0.4, 0.2)) -> float:
     """The bandit's reward for one batch, in [0, 1]: a weighted mean of the share of rows QC accepted, the
-    judges' mean score of accepted rows, and the batch's diversity gain (each already in [0, 1]).
+    judges' mean score of accepted rows, and the batch's diversity gain (each already in [0, 1]). A line that
+    does not measure coverage (one arm, no diversity threshold) passes ``diversity=None``: the other two
+    parts keep their weights.
 
     Example:
         >>> round(blend_reward(0.5, 1.0, 0.0), 6)
         0.6
+        >>> round(blend_reward(0.5, 1.0, None), 6)
+        0.75
     """
-    parts = np.clip([qc_yield, quality, diversity], 0.0, 1.0)
     w = np.asarray(weights, dtype=float)
     if (w < 0).any() or w.sum() <= 0:
         raise InvalidArgumentError(f"reward weights must be non-negative and not all zero, got {weights}")
+    if diversity is None:
+        w = w[:2] if w[:2].sum() > 0 else np.ones(2)
+        return float(np.dot(np.clip([qc_yield, quality], 0.0, 1.0), w) / w.sum())
+    parts = np.clip([qc_yield, quality, diversity], 0.0, 1.0)
     return float(np.dot(parts, w) / w.sum())
 
 

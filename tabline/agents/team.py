@@ -223,6 +223,18 @@ class BanditSpec(_Spec):
     slack: float = Field(0.25, ge=0)
 
 
+def _batch_rows(value: Any) -> int | str:
+    if value == "auto":
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"batch_rows must be a whole number of rows (at least 1) or 'auto', got {value!r}")
+    return value
+
+
+SINGLE_ARM_BATCH_ROWS = 4096  # measured: benchmarks/RESULTS.md, "line13" (the line's overhead by batch size)
+ARMS_BATCH_ROWS = 512
+
+
 class Unset:
     """The type of `UNSET`: an option that was not given, where None is a value of its own."""
 
@@ -237,7 +249,9 @@ class Team(_Spec):
     about: str = ""  # what the table is, in a sentence or two (LLM agents read it)
     descriptions: dict[str, str] = {}  # column -> meaning (T²'s ξ); adds to the schema's descriptions
     seed: int = 0
-    batch_rows: int = Field(512, ge=1)
+    # Rows per batch. "auto": 4096 when the bandit has one arm (nothing to choose between batches, and the
+    # graph's and QC's cost per batch is spread over more rows), 512 with arms (each batch teaches the bandit).
+    batch_rows: Annotated[int | str, BeforeValidator(_batch_rows)] = "auto"
     max_batches: int | None = Field(None, ge=1)
     max_seconds: float | None = Field(None, gt=0)
     # Consecutive batches that accept nothing before the run stops as "stalled" instead of looping forever.
@@ -324,6 +338,17 @@ class Team(_Spec):
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json", exclude_defaults=True), sort_keys=False) or "{}\n"
+
+    def rows_per_batch(self, arms: int) -> int:
+        """The batch size the line uses with ``arms`` arms (``batch_rows``, "auto" resolved).
+
+        Example:
+            >>> Team().rows_per_batch(1), Team().rows_per_batch(4), Team(batch_rows=100).rows_per_batch(4)
+            (4096, 512, 100)
+        """
+        if self.batch_rows != "auto":
+            return self.batch_rows
+        return SINGLE_ARM_BATCH_ROWS if arms <= 1 else ARMS_BATCH_ROWS
 
     def worker_for(self, column: str) -> WorkerSpec:
         """The spec of the built-in worker that fills ``column`` ("*" when the column has none of its own).

@@ -72,8 +72,8 @@ class LineState(TypedDict, total=False):
     scores: dict[str, list[float]]
     judge_notes: dict[str, dict[str, str]]  # judge -> row position -> its note on the row
     verdicts: dict[str, list]
-    gain: float
-    undercovered: float
+    gain: float | None  # the batch's coverage gain (None: not measured, see undercovered)
+    undercovered: float | None  # None: the line measures no coverage (one arm, no diversity threshold)
     kept: int
     quality: float
     # the run so far
@@ -127,7 +127,7 @@ def coordinator(rt: LineRuntime, state: LineState) -> Step:
     batch_id = state["batches"] + 1
     need = state["n_rows"] - state["accepted"]
     yield_so_far = state["accepted"] / state["generated"] if state["generated"] else 1.0
-    rows = min(team.batch_rows, max(32, math.ceil(1.2 * need / max(yield_so_far, 0.05))))
+    rows = min(team.rows_per_batch(len(rt.agents.plan.arms)), max(32, math.ceil(1.2 * need / max(yield_so_far, 0.05))))
     bandit = PartitionBandit(**state["bandit"])
     decision = agents.coordinator.turn(batch_id=batch_id, rows=rows, bandit=bandit,
                                        accepted_by_arm=state["accepted_by_arm"], quotas=state["quotas"],
@@ -257,7 +257,8 @@ def diversity(rt: LineRuntime, state: LineState) -> Step:
     update.update({"gain": gain, "undercovered": under, "kept": int(ok.sum()), "quality": quality})
     return update, {"agent": "diversity", "rows_in": before, "rows_out": int(ok.sum()),
                     "rejected": {k: v for k, v in verdicts.counts().items() if k in ("diversity", "surplus")},
-                    "detail": {"coverage_gain": round(gain, 6), "undercovered_share": round(under, 4)}}
+                    "detail": {"coverage_gain": None if gain is None else round(gain, 6),
+                               "undercovered_share": None if under is None else round(under, 4)}}
 
 
 def reflect(rt: LineRuntime, state: LineState) -> Step:
@@ -300,7 +301,7 @@ def bandit(rt: LineRuntime, state: LineState) -> Step:
     return update, {"agent": "bandit", "arm": arm, "rows_in": rows, "rows_out": kept,
                     "detail": {"reward": round(reward, 4), "yield": round(kept / rows, 4), "stop": stop,
                                "accepted_total": accepted, "source": state["source"],
-                               "gain": round(state["gain"], 6)}}
+                               "gain": None if state["gain"] is None else round(state["gain"], 6)}}
 
 
 def align(rt: LineRuntime, state: LineState) -> Step:

@@ -167,7 +167,7 @@ class AcceptedPool:
         if self._stack is not None and self._stack[0] == n:
             return self._stack[1], self._stack[2]
         if self._stack is not None and self._stack[0] == n - 1 and n in self._batches:
-            keys, x = set(self._stack[1]), self._stack[2]  # one more batch: extend instead of rebuilding
+            keys, x = self._stack[1], self._stack[2]  # one more batch: extend in place instead of rebuilding
             new_keys, new_x = self._batches[n]
             keys.update(new_keys.tolist())
             x = np.vstack([x, new_x]) if len(new_x) else x
@@ -179,7 +179,8 @@ class AcceptedPool:
             for b in ids:
                 keys.update(self._batches[b][0].tolist())
             xs = [self._batches[b][1] for b in ids if len(self._batches[b][1])]
-            x = np.vstack(xs) if xs else self.qc.features(pd.DataFrame(columns=self.schema.names))
+            x = np.vstack(xs) if xs else np.empty((0, 0)) if not self.qc.needs_features else \
+                self.qc.features(pd.DataFrame(columns=self.schema.names))
         for stale in [b for b in self._batches if b > n]:
             del self._batches[stale]  # written by a step the checkpoint does not know (a killed run)
         self._stack = (n, keys, x)
@@ -188,7 +189,8 @@ class AcceptedPool:
     def remember(self, batch_id: int, frame: pd.DataFrame) -> None:
         """The accepted rows of one batch, as the diversity node wrote them."""
         if len(frame):
-            self._batches[batch_id] = (row_keys(frame, self.schema).to_numpy(), self.qc.features(frame))
+            x = self.qc.features(frame) if self.qc.needs_features else np.empty((len(frame), 0))
+            self._batches[batch_id] = (row_keys(frame, self.schema).to_numpy(), x)
         else:
             self._batches[batch_id] = (np.empty(0, dtype=np.uint64), np.empty((0, 0)))
 

@@ -119,7 +119,7 @@ class AssemblyLine:
                                           calibration=lambda spec: self._calibration_rows(spec, real, progress, folder))
         qc = QCChain(real, schema, thresholds=thresholds, batch_threshold=team.qc.batch_threshold,
                      min_distance=team.qc.min_distance, min_gain=team.qc.min_gain, cells=team.qc.cells,
-                     seed=team.seed)
+                     coverage=len(coordinator.plan.arms) > 1, seed=team.seed)
         id_tops = {c.name: (pd.to_numeric(real[c.name], errors="coerce").max()
                             if pd.api.types.is_numeric_dtype(real[c.name]) else None)
                    for c in schema.columns if c.kind == "id"}

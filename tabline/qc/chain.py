@@ -84,8 +84,12 @@ class QCChain:
 
     def __init__(self, real: pd.DataFrame, schema: Schema, *, thresholds: Mapping[str, float | str],
                  batch_threshold: float = 0.0, min_distance: float = 0.0, min_gain: float | None = None,
-                 cells: int = 32, seed: int = 0):
+                 cells: int = 32, coverage: bool = True, seed: int = 0):
         self.schema, self.thresholds, self.batch_threshold = schema, dict(thresholds), batch_threshold
+        # Stage 3 encodes rows only when something reads the result: a near-duplicate radius, a coverage-gain
+        # threshold, or a bandit with arms to reward. Otherwise it passes every row, and the line skips its
+        # cost (it was the largest part of the line's overhead: benchmarks/RESULTS.md, "line13").
+        self.needs_features = min_distance > 0 or min_gain is not None or coverage
         self.real_keys = set(row_keys(real, schema).tolist())
         self.diversity_stage = DiversityStage(real, schema, cells=cells, min_distance=min_distance,
                                               min_gain=-math.inf if min_gain is None else min_gain, seed=seed)
@@ -110,8 +114,12 @@ class QCChain:
         """The diversity stage's features of ``batch`` (rows, F); the line keeps these for the accepted pool."""
         return self.diversity_stage.features(batch)
 
-    def diversity(self, batch: pd.DataFrame, passing: pd.Series, pool_x: np.ndarray) -> tuple[StageResult, float, float]:
+    def diversity(self, batch: pd.DataFrame, passing: pd.Series,
+                  pool_x: np.ndarray) -> tuple[StageResult, float | None, float | None]:
         """Stage 3 on the rows still passing (only they are encoded: sanity has vetted their values).
-        Returns the result, the coverage gain and the under-covered share (see `tabline.qc.diversity`)."""
+        Returns the result, the coverage gain and the under-covered share (see `tabline.qc.diversity`);
+        both None when the chain does not need them (`needs_features`)."""
         rows = batch.loc[passing.to_numpy()]
+        if not self.needs_features:
+            return StageResult.from_reasons("diversity", pd.Series("", index=rows.index, dtype=object)), None, None
         return self.diversity_stage.judge(rows.index, self.features(rows), pool_x)

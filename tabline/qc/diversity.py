@@ -138,7 +138,7 @@ class DiversityStage:
         score = pd.Series(1.0, index=index)
         kept: list[int] = list(range(len(x)))
         if self.min_distance > 0:
-            near_pool = nearest_distance(x, pool_x) if len(pool_x) else np.full(len(x), np.inf)  # (B,)
+            near_pool = nearest_distance(x, pool_x) if len(pool_x) and len(x) else np.full(len(x), np.inf)  # (B,)
             kept = []
             for i in range(len(x)):
                 d = near_pool[i]

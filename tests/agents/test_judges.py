@@ -8,15 +8,17 @@ from tabline.qc.objective import objective
 from tabline.schema import Schema
 
 
-def test_classifier_judge_scores_fakes_low(diamonds):
+@pytest.mark.parametrize("smooth", [True, False])
+def test_classifier_judge_scores_fakes_low(diamonds, smooth):
     real = diamonds.iloc[:1500].reset_index(drop=True)
     fake = real.copy()
     fake["price"] = fake["price"].sample(frac=1, random_state=0).to_numpy()  # break price ~ carat
-    judge = ClassifierJudge(Schema.infer(diamonds)).fit(real.iloc[:1000], fake.iloc[:1000])
+    judge = ClassifierJudge(Schema.infer(diamonds), smooth=smooth).fit(real.iloc[:1000], fake.iloc[:1000])
     real_scores, fake_scores = judge.score(real.iloc[1000:]), judge.score(fake.iloc[1000:])
-    assert fake_scores.mean() < real_scores.mean() - 0.2
+    # the small default model is less sure of itself than the full one, so its scores are closer together
+    assert fake_scores.mean() < real_scores.mean() - 0.15
     assert ((0 <= fake_scores) & (fake_scores <= 1)).all()
-    assert judge.phi(fake.iloc[1000:]).mean() < 0.3
+    assert judge.phi(fake.iloc[1000:]).mean() < 0.35 < 0.65 < judge.phi(real.iloc[1000:]).mean()
 
 
 def test_label_judge_flags_wrong_labels(diamonds):

@@ -55,3 +55,27 @@ def test_seeded_draws_accept_about_the_acceptance_probability():
     assert 0.27 < r.passed.mean() < 0.33
     again = chain.objective({"classifier": pd.Series(0.3, index=passing.index)}, passing, seed=1)
     assert again.passed.equals(r.passed)
+
+
+def test_diversity_measures_coverage_only_when_something_reads_it():
+    real = _real()
+    schema = Schema.infer(real)
+    batch = pd.DataFrame({"a": [3, 4, 5], "b": ["x", "y", "x"]})
+    passing = pd.Series([True, False, True])
+    quiet = QCChain(real, schema, thresholds={}, cells=2, coverage=False)  # one arm, no thresholds
+    result, gain, under = quiet.diversity(batch, passing, np.empty((0, 0)))
+    assert not quiet.needs_features and gain is None and under is None
+    assert result.passed.tolist() == [True, True] and list(result.passed.index) == [0, 2]
+    for chain in (QCChain(real, schema, thresholds={}, cells=2, coverage=True),      # arms to reward
+                  QCChain(real, schema, thresholds={}, cells=2, coverage=False, min_gain=0.0),
+                  QCChain(real, schema, thresholds={}, cells=2, coverage=False, min_distance=0.01)):
+        _, gain, under = chain.diversity(batch, passing, chain.features(real.head(0)))
+        assert chain.needs_features and gain is not None and 0 <= under <= 1
+
+
+def test_no_rows_left_for_the_diversity_stage():
+    real = _real()
+    chain = QCChain(real, Schema.infer(real), thresholds={}, min_distance=0.05, cells=2)
+    batch = pd.DataFrame({"a": [3, 4], "b": ["x", "y"]})
+    result, _, _ = chain.diversity(batch, pd.Series([False, False]), chain.features(real.head(3)))
+    assert result.passed.empty
