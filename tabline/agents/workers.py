@@ -48,6 +48,11 @@ class LMWorker:
         wanted = [c for c in self.columns if c not in batch.columns]
         if not wanted:
             return Filled(pd.DataFrame(index=batch.index))
+        if not parents and set(wanted) >= set(self.lm.tokenizer.modelled):
+            # Whole rows: the LM redraws copies of its training rows itself, where it is cheap, instead of
+            # handing them to QC sanity, which would reject every one (the line keeps no copies).
+            out = self.lm.sample(len(batch), seed=seed, temperature=self.temperature, copies="reject")
+            return Filled(out[wanted].set_axis(batch.index))
         conditions = batch[parents].reset_index(drop=True) if parents else None
         out = self.lm.sample(len(batch), conditions=conditions, seed=seed, temperature=self.temperature,
                              columns=wanted)

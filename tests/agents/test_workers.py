@@ -39,3 +39,17 @@ def test_lm_worker_conditions_on_the_parents(tiny_lm, diamonds):
     assert out.index.tolist() == list(range(100, 140)) and list(out.columns) == ["price", "carat"]
     full = pd.concat([parents, out], axis=1).reindex(columns=tiny_lm.schema.names)
     assert tiny_lm.schema.check(full)[["price", "carat"]].all().all()
+
+
+def test_lm_worker_redraws_copies_of_training_rows_when_it_makes_whole_rows():
+    from tabline.training import TabularLM, TabularLMConfig
+
+    rng = np.random.default_rng(0)
+    real = pd.DataFrame({c: rng.choice(["a", "b", "c"], 120) for c in "pqrs"})  # 81 combinations, ~60 seen
+    lm = TabularLM(TabularLMConfig(n_layer=1, n_embd=32, max_epochs=8, seed=0, batch_size=32)).fit(real, progress=False)
+    raw = lm.sample(400, seed=3, columns=list("pqrs"))  # partial-row path: no copy guard
+    out = LMWorker(lm, list("pqrs")).fill(pd.DataFrame(index=range(400)), seed=3).frame
+    raw_copies, out_copies = lm.guard.copies(raw).mean(), lm.guard.copies(out).mean()
+    assert raw_copies > 0.3  # the table makes copies common, so the check below can fail
+    assert out_copies < 0.25 * raw_copies
+    assert list(out.columns) == list("pqrs") and len(out) == 400
