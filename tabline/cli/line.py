@@ -1,7 +1,9 @@
-"""The assembly-line commands: `tabline run` (start or resume a run) and `tabline trace summary`.
+"""The assembly-line commands: `tabline run` (start or resume a run), `tabline trace summary` and
+`tabline view` (the run's page).
 
 Example:
     $ tabline run data.csv -n 20000 -o runs/x --target label && tabline trace summary runs/x
+    $ tabline view runs/x
 """
 from __future__ import annotations
 
@@ -42,6 +44,7 @@ def run(
     sep: Optional[str] = typer.Option(None, "--sep", help=_SEP_HELP),
     on_bad_lines: str = typer.Option("error", "--on-bad-lines", help=_BAD_LINES_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    no_view: bool = typer.Option(False, "--no-view", help="Do not write the run's page (view.html) at the end."),
 ) -> None:
     """Run the assembly line: coordinator → column workers → judges → QC → bandit, until N rows are accepted.
 
@@ -74,6 +77,15 @@ def run(
         with _interruptible(output):
             result = AssemblyLine(team, align_every=align_every).run(rows, output, data=df, progress=not quiet)
     _print_line_result(result)
+    if not no_view:
+        print_view(result.run_dir)
+
+
+def print_view(run_dir: Path) -> None:
+    """Write the run's page and print where it is (`tabline run` and `tabline demo` end with this)."""
+    from tabline.view import write_view
+
+    out.print(f"page → {write_view(run_dir)} (open it in a browser; it works offline)", highlight=False)
 
 
 @contextlib.contextmanager
@@ -145,3 +157,17 @@ def trace_summary(run_dir: Path = typer.Argument(..., help="A run folder made by
         for _, row in frame.iterrows():
             table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
         out.print(table)
+
+
+@app.command()
+@_friendly
+def view(
+    run_dir: Path = typer.Argument(..., help="A run folder made by `tabline run` or `tabline demo` (finished or not)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Where to write the page (default: RUN_DIR/view.html)."),
+) -> None:
+    """Write one self-contained HTML page of a run: the line, QC funnel, timeline, bandit, fidelity, LLM calls.
+
+    Everything (plotly included) is inside the file, so it opens from disk with the network off."""
+    from tabline.view import write_view
+
+    out.print(f"page → {write_view(run_dir, output)}", highlight=False)

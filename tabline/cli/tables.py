@@ -180,11 +180,15 @@ def demo(
     seed: int = typer.Option(0, help="Random seed."),
     time_budget: str = typer.Option("auto", "--time-budget", help=_BUDGET_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    no_view: bool = typer.Option(False, "--no-view", help="Do not write the line's page (line/view.html) at the end."),
 ) -> None:
     """The main job: learn a real table shipped with tabline, generate a synthetic copy, and score it."""
+    from tabline.cli.line import print_view
     from tabline.demo import run_demo
 
-    run_demo(output, seed=seed, time_budget_s=parse_budget(time_budget), progress=not quiet, console=out)
+    folder = run_demo(output, seed=seed, time_budget_s=parse_budget(time_budget), progress=not quiet, console=out)
+    if not no_view:
+        print_view(folder)
 
 
 def _parse_conditions(items: list[str]) -> dict[str, str]:

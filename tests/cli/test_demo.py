@@ -21,3 +21,4 @@ def test_demo_writes_a_complete_run_folder(tmp_path):
     line_report = json.loads((out / "line" / "report.json").read_text())
     assert line_report["accepted"] == 1000 and line_report["stop_reason"] == "target"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".run")]  # no temp dirs left
+    assert (out / "line" / "view.html").exists() and "page →" in result.output

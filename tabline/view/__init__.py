@@ -1,0 +1,72 @@
+"""`tabline view`: one self-contained HTML page of a run — the line, the QC funnel, the timeline, the
+bandit, fidelity per column, LLM calls and alignment. All JavaScript (plotly's, from the installed `plotly`
+package) and CSS are inline, so the page opens from disk with the network off.
+
+Example:
+    >>> import tempfile
+    >>> from tabline.demo import load_demo_table
+    >>> from tabline.agents.team import Team
+    >>> from tabline.line.assembly import AssemblyLine
+    >>> team = Team(lm={"max_epochs": 1, "n_layer": 1, "n_embd": 32}, batch_rows=100)
+    >>> run_dir = tempfile.mkdtemp()
+    >>> _ = AssemblyLine(team).run(100, run_dir, data=load_demo_table().head(300), progress=False)
+    >>> page = write_view(run_dir)
+    >>> page.name, "QC funnel" in page.read_text()
+    ('view.html', True)
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from tabline.io import write_text_atomic
+from tabline.view.data_sections import alignment_section, fidelity_section, llm_section
+from tabline.view.html import Figures, esc, page
+from tabline.view.run_data import RunData, read_run, run_files_dir
+from tabline.view.sections import REJECTED_ROWS_CAP, bandit_section, line_section, qc_section, timeline_section
+
+__all__ = ["REJECTED_ROWS_CAP", "render_view", "write_view"]
+
+SECTIONS = [("line", "The line", line_section), ("qc", "QC funnel", qc_section),
+            ("timeline", "Timeline", timeline_section), ("bandit", "Bandit", bandit_section),
+            ("fidelity", "Fidelity", fidelity_section), ("llm", "LLM calls", llm_section),
+            ("alignment", "Alignment", alignment_section)]
+
+
+def _plotly_js() -> str:
+    from plotly.offline import get_plotlyjs
+
+    # the library is inlined in a <script>; a "</script" inside one of its strings would end it early
+    return get_plotlyjs().replace("</script", "<\\/script")
+
+
+def _status(run: RunData) -> str:
+    r, m = run.report, run.manifest
+    if r:
+        return (f"accepted {r['accepted']:,} of {r['n_requested']:,} requested rows from {r['generated']:,} generated "
+                f"(yield {r['yield']:.0%}) in {r['batches']} batches, {r['seconds']:.0f} s; stopped: {r['stop_reason']}")
+    return f"status: {m.get('status', 'unknown')} — not finished (no report.json)"
+
+
+def render_view(run_dir: str | Path) -> str:
+    """The page of the run in ``run_dir``, as HTML text."""
+    run = read_run(run_dir)
+    figs = Figures()
+    warnings = []
+    if run.damaged_lines:
+        warnings.append(f"{run.damaged_lines} line(s) of trace.jsonl were cut short (the run was killed while "
+                        "writing them) and are skipped.")
+    warnings += [f"Missing: {m}." for m in run.missing]
+    body = "".join(f'<p class="missing">{esc(w)}</p>' for w in warnings)
+    body += "".join(build(run, figs) for _, _, build in SECTIONS)
+    run_id = run.manifest.get("run_id") or (run.report or {}).get("run_id") or "?"
+    return page(f"tabline run {run_id} — {run.path.name}", _status(run),
+                [(a, t) for a, t, _ in SECTIONS], body, _plotly_js())
+
+
+def write_view(run_dir: str | Path, output: str | Path | None = None) -> Path:
+    """Write the page (atomically) to ``output``, by default ``RUN_DIR/view.html``; return its path."""
+    html_text = render_view(run_dir)
+    target = Path(output) if output else run_files_dir(run_dir) / "view.html"
+    write_text_atomic(html_text, target)
+    return target
+

@@ -1,0 +1,140 @@
+"""The page's sections about what the line made and what it cost: fidelity (real vs synthetic per column),
+LLM calls and alignment.
+
+Example:
+    >>> import pandas as pd
+    >>> kind_of(pd.Series([1.5, 2.0])), kind_of(pd.Series(["a", "b"])), kind_of(pd.Series(["2020-01-02", "2021-03-04"]))
+    ('number', 'category', 'datetime')
+"""
+from __future__ import annotations
+
+import warnings
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from tabline.view.html import Figures, esc, label, note, section, table
+from tabline.view.run_data import RunData
+
+TOP_CATEGORIES = 20   # categories drawn per column; the rest are one "other" bar
+MAX_COLUMNS = 60      # columns plotted; a wider table says how many are left out
+FAILED_ANSWERS_CAP = 50
+
+
+def kind_of(column: pd.Series) -> str:
+    """'number', 'datetime' or 'category': how a column is drawn."""
+    if pd.api.types.is_bool_dtype(column):
+        return "category"
+    if pd.api.types.is_numeric_dtype(column):
+        return "number"
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return "datetime"
+    values = column.dropna()
+    if len(values) and values.map(lambda v: isinstance(v, str)).all():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+        if parsed.notna().mean() > 0.95 and values.str.contains(r"\d{4}|\d+[-/]\d+").mean() > 0.95:
+            return "datetime"
+    return "category"
+
+
+def _as(kind: str, column: pd.Series) -> pd.Series:
+    if kind == "number":
+        return pd.to_numeric(column, errors="coerce")
+    if kind == "datetime":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return pd.to_datetime(column, errors="coerce", format="mixed")
+    return column.astype(object).where(column.notna(), "(blank)").astype(str)
+
+
+def _column_figure(name: str, real: pd.Series, synthetic: pd.Series) -> go.Figure:
+    kind = kind_of(real)
+    real, synthetic = _as(kind, real).dropna(), _as(kind, synthetic).dropna()
+    fig = go.Figure()
+    if kind in ("number", "datetime"):
+        for values, who, colour in ((real, "real", "#868e96"), (synthetic, "synthetic", "#4c6ef5")):
+            fig.add_trace(go.Histogram(x=values, name=who, histnorm="probability", opacity=0.6,
+                                       marker_color=colour, nbinsx=40, bingroup="1"))  # same bins for both
+        fig.update_layout(barmode="overlay")
+    else:
+        counts = real.value_counts()
+        top = list(counts.index[:TOP_CATEGORIES])
+        for values, who, colour in ((real, "real", "#868e96"), (synthetic, "synthetic", "#4c6ef5")):
+            shares = values.where(values.isin(top), "other").value_counts(normalize=True)
+            keys = top + (["other"] if len(counts) > TOP_CATEGORIES or "other" in shares.index else [])
+            fig.add_trace(go.Bar(x=[label(k) for k in keys], y=[shares.get(k, 0.0) for k in keys], name=who,
+                                 marker_color=colour))
+        fig.update_layout(barmode="group")
+    fig.update_layout(title=f"{label(name)} ({kind})", yaxis_title="share of rows", showlegend=True,
+                      legend=dict(orientation="h", y=1.12, x=1, xanchor="right"))
+    return fig
+
+
+def fidelity_section(run: RunData, figs: Figures) -> str:
+    sentence = ("For each column, how the synthetic rows are distributed next to the real rows the line learnt "
+                "from: the closer the two colours, the more faithful the column.")
+    if run.real is None or run.synthetic is None:
+        what = "the real rows (real.parquet)" if run.real is None else "any accepted rows yet"
+        return section("fidelity", "Fidelity", sentence, note(f"Nothing to compare: the run folder has no {what}."))
+    columns = [c for c in run.real.columns if c in run.synthetic.columns]
+    parts = [figs.div(_column_figure(c, run.real[c], run.synthetic[c]), 300) for c in columns[:MAX_COLUMNS]]
+    body = (f"<p>{len(run.real):,} real rows, {len(run.synthetic):,} synthetic rows.</p>"
+            + ('<div class="grid">' + "".join(parts) + "</div>"))
+    if len(columns) > MAX_COLUMNS:
+        body += note(f"The first {MAX_COLUMNS} columns are drawn; {len(columns) - MAX_COLUMNS} more are left out.")
+    return section("fidelity", "Fidelity", sentence, body)
+
+
+_USAGE = ("calls", "cached", "input_tokens", "output_tokens", "retries", "repairs", "failures")
+
+
+def llm_section(run: RunData, figs: Figures) -> str:
+    sentence = "What each agent asked of a language model: calls, tokens, cost, retries and failed answers."
+    trace = run.trace
+    usage = []
+    if "tokens" in trace:
+        for agent, cell in zip(trace["agent"], trace["tokens"]):
+            if isinstance(cell, dict):
+                usage.append({"agent": agent, **{k: cell.get(k) or 0 for k in _USAGE},
+                              "cost_usd": cell.get("cost_usd")})
+    if not usage and not run.llm_calls:
+        return section("llm", "LLM calls", sentence, "<p>This run made no LLM calls (every agent ran offline).</p>")
+    parts = []
+    if usage:
+        per = pd.DataFrame(usage).groupby("agent", sort=False).agg(
+            {**{k: "sum" for k in _USAGE}, "cost_usd": lambda s: s.sum() if s.notna().any() else None}).reset_index()
+        parts.append(table(["agent", *(k.replace("_", " ") for k in _USAGE), "cost (USD)"], per.itertuples(index=False)))
+        fig = go.Figure([go.Bar(name=k.replace("_", " "), x=[label(a) for a in per["agent"]], y=per[k])
+                         for k in ("input_tokens", "output_tokens")])
+        fig.update_layout(barmode="stack", title="tokens per agent", yaxis_title="tokens")
+        parts.append(figs.div(fig, 300))
+    failed = [c for c in run.llm_calls if not c.get("ok", True)]
+    parts.append(f"<p>{len(run.llm_calls):,} calls recorded in the run folder, {len(failed):,} failed.</p>")
+    for call in failed[:FAILED_ANSWERS_CAP]:
+        raw = call.get("raw") or []
+        parts.append(f"<details><summary>{esc(call['agent'])}, batch {esc(call['batch'])}: "
+                     f"{esc('; '.join(map(str, call.get('errors') or []))[:300])}</summary>"
+                     f"<pre>{esc(chr(10).join(map(str, raw if isinstance(raw, list) else [raw])))}</pre></details>")
+    if len(failed) > FAILED_ANSWERS_CAP:
+        parts.append(note(f"{len(failed) - FAILED_ANSWERS_CAP} more failed calls are left out (see batches/llm-*.json)."))
+    return section("llm", "LLM calls", sentence, "".join(parts))
+
+
+def alignment_section(run: RunData, figs: Figures) -> str:
+    sentence = "How the line's language model was aligned on QC-ranked rows between batches (TabGRAA, align_every)."
+    trace = run.trace
+    rounds = trace[trace.node == "align"] if len(trace) else pd.DataFrame()
+    if rounds.empty:
+        return section("alignment", "Alignment", sentence,
+                       "<p>This run did not align its model (no align_every). Folders made by `tabline align` "
+                       "are not shown on this page yet.</p>")
+    details = pd.DataFrame([d if isinstance(d, dict) else {} for d in rounds["detail"]])
+    numeric = [c for c in details.columns if pd.api.types.is_numeric_dtype(details[c])]
+    fig = go.Figure([go.Scatter(x=list(range(1, len(details) + 1)), y=details[c], name=label(c), mode="lines+markers")
+                     for c in numeric])
+    fig.update_layout(title="alignment metrics per step", xaxis_title="alignment step")
+    return section("alignment", "Alignment", sentence,
+                   figs.div(fig, 320) + table(["step", *numeric], [(i + 1, *r) for i, r in
+                                                                    enumerate(details[numeric].itertuples(index=False))]))

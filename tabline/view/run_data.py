@@ -1,0 +1,156 @@
+"""What the page reads from a run folder, read once and tolerant of a run that is unfinished, killed or
+still going: every piece that is missing is ``None`` (or empty) and named in `RunData.missing`.
+
+Example:
+    >>> import tempfile
+    >>> read_run(tempfile.mkdtemp())
+    Traceback (most recent call last):
+    ...
+    tabline.errors.TablineError: ... holds no run (no run.json or trace.jsonl); give a folder made by `tabline run` or `tabline demo`
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tabline.errors import TablineError
+from tabline.line.trace import summarise
+from tabline.run_folder import RunFolder, read_trace
+
+
+@dataclass
+class RunData:
+    """One run folder's contents as the page needs them (see `read_run`)."""
+
+    path: Path
+    manifest: dict[str, Any]
+    report: dict[str, Any] | None
+    plan: dict[str, Any] | None
+    graph: str | None
+    trace: pd.DataFrame                     # one row per node run; empty when the trace has no events
+    nodes: pd.DataFrame | None              # `tabline trace summary`'s per-node table
+    arms: pd.DataFrame | None               # ... and its per-arm table
+    damaged_lines: int                      # trace lines a kill cut short (skipped)
+    rejected: pd.DataFrame                  # every rejected row with its stage and reason
+    synthetic: pd.DataFrame | None          # the accepted rows
+    real: pd.DataFrame | None
+    llm_calls: list[dict[str, Any]] = field(default_factory=list)  # per call: agent, batch, ok, errors, raw
+    missing: list[str] = field(default_factory=list)
+
+
+def run_files_dir(path: str | Path) -> Path:
+    """The folder a run's files are in: ``path`` itself, or the ``line/`` of a `tabline demo` folder."""
+    path = Path(path)
+    return path / "line" if (path / "line" / "trace.jsonl").exists() and not (path / "trace.jsonl").exists() else path
+
+
+def read_run(path: str | Path) -> RunData:
+    """Read a run folder made by `tabline run` (or the ``line/`` folder inside a `tabline demo` folder, which
+    is found on its own). Raises `TablineError` only when the folder holds no run at all."""
+    path = run_files_dir(path)
+    folder = RunFolder(path)
+    if not path.is_dir():
+        raise TablineError(f"{path} is not a folder; give a run folder made by `tabline run` or `tabline demo`")
+    if not folder.manifest.exists() and not folder.trace.exists():
+        raise TablineError(f"{path} holds no run (no run.json or trace.jsonl); give a folder made by "
+                           "`tabline run` or `tabline demo`")
+    missing: list[str] = []
+    manifest = _json(folder.manifest, missing, "run.json (what was asked)") or {}
+    report = _json(path / "report.json", missing, "report.json (the run has not finished: it is still "
+                   "running, or was stopped; what the trace and batch files hold so far is shown)")
+    plan = _json(folder.plan, missing, "plan.json (the coordinator's plan)")
+    graph = (path / "graph.mmd").read_text(encoding="utf-8") if (path / "graph.mmd").exists() else None
+    if graph is None:
+        missing.append("graph.mmd (the line's graph)")
+
+    trace, damaged = _trace(folder, missing)
+    nodes = arms = None
+    if len(trace):
+        nodes, arms = summarise(folder.trace)
+    return RunData(path=path, manifest=manifest, report=report, plan=plan, graph=graph, trace=trace,
+                   nodes=nodes, arms=arms, damaged_lines=damaged, rejected=_rejected(folder),
+                   synthetic=_synthetic(folder, missing), real=_real(folder, missing),
+                   llm_calls=_llm_calls(folder), missing=missing)
+
+
+def _json(path: Path, missing: list[str], what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        missing.append(what)
+    except (OSError, ValueError) as exc:
+        missing.append(f"{path.name} is damaged ({exc})")
+    return None
+
+
+def _trace(folder: RunFolder, missing: list[str]) -> tuple[pd.DataFrame, int]:
+    if not folder.trace.exists():
+        missing.append("trace.jsonl (no node has run yet)")
+        return pd.DataFrame(), 0
+    trace = read_trace(folder.trace)
+    with open(folder.trace, encoding="utf-8", errors="replace") as fh:
+        written = sum(1 for line in fh if line.strip())
+    if trace.empty:
+        missing.append("events in trace.jsonl (it is empty: no node has finished yet)")
+    return trace, written - len(trace)
+
+
+def _batch_frames(folder: RunFolder, kind: str) -> list[pd.DataFrame]:
+    frames = []
+    for file in sorted(folder.batches.glob(f"{kind}-*.parquet")):
+        try:
+            frames.append(pd.read_parquet(file))
+        except (OSError, ValueError):
+            continue  # a batch file a kill left half-written is rewritten on resume; skip it here
+    return [f for f in frames if len(f)]
+
+
+def _rejected(folder: RunFolder) -> pd.DataFrame:
+    path = folder.path / "rejected.csv"
+    if path.exists() and path.stat().st_size > 1:
+        return pd.read_csv(path, low_memory=False)
+    frames = _batch_frames(folder, "rejected")
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _synthetic(folder: RunFolder, missing: list[str]) -> pd.DataFrame | None:
+    path = folder.path / "data.csv"
+    if path.exists() and path.stat().st_size > 1:
+        return pd.read_csv(path, low_memory=False)
+    frames = _batch_frames(folder, "accepted")
+    if frames:
+        return pd.concat(frames, ignore_index=True)
+    missing.append("accepted rows (no data.csv and no accepted batch yet)")
+    return None
+
+
+def _real(folder: RunFolder, missing: list[str]) -> pd.DataFrame | None:
+    try:
+        return pd.read_parquet(folder.real)
+    except FileNotFoundError:
+        missing.append("real.parquet (the real rows, for the fidelity plots)")
+    except (OSError, ValueError) as exc:
+        missing.append(f"real.parquet is damaged ({exc})")
+    return None
+
+
+def _llm_calls(folder: RunFolder) -> list[dict[str, Any]]:
+    """Every recorded LLM call: batches/llm-NNNNNN-<agent>.json and llm-coordinator.json."""
+    files = [(0, "coordinator", folder.path / "llm-coordinator.json")]
+    for file in sorted(folder.batches.glob("llm-*.json")):
+        _, batch, agent = file.stem.split("-", 2)
+        files.append((int(batch), agent, file))
+    calls = []
+    for batch, agent, file in files:
+        try:
+            records = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        for r in records if isinstance(records, list) else []:
+            if isinstance(r, dict):
+                calls.append({"agent": agent, "batch": batch, **r})
+    return calls
