@@ -43,7 +43,7 @@ def _status(run: RunData) -> str:
     r, m = run.report, run.manifest
     if r:
         return (f"accepted {r['accepted']:,} of {r['n_requested']:,} requested rows from {r['generated']:,} generated "
-                f"(yield {r['yield']:.0%}) in {r['batches']} batches, {r['seconds']:.0f} s; stopped: {r['stop_reason']}")
+                f"(yield {r['yield']:.0%}) in {r['batches']} batch{'' if r['batches'] == 1 else 'es'}, {r['seconds']:.1f} s; stopped: {r['stop_reason']}")
     return f"status: {m.get('status', 'unknown')} — not finished (no report.json)"
 
 
