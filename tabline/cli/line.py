@@ -164,10 +164,28 @@ def trace_summary(run_dir: Path = typer.Argument(..., help="A run folder made by
 def view(
     run_dir: Path = typer.Argument(..., help="A run folder made by `tabline run` or `tabline demo` (finished or not)."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Where to write the page (default: RUN_DIR/view.html)."),
+    serve: bool = typer.Option(False, "--serve", help="Serve the page on 127.0.0.1 and refresh it as the run writes "
+                               "new events (Ctrl-C stops; the page is written to disk then)."),
+    port: int = typer.Option(8765, "--port", help="Port for --serve (0: any free port).", min=0, max=65535),
 ) -> None:
     """Write one self-contained HTML page of a run: the line, QC funnel, timeline, bandit, fidelity, LLM calls.
 
-    Everything (plotly included) is inside the file, so it opens from disk with the network off."""
+    Everything (plotly included) is inside the file, so it opens from disk with the network off. With
+    --serve, watch a run that is still going: the page reloads when new events arrive."""
     from tabline.view import write_view
 
+    if not serve:
+        out.print(f"page → {write_view(run_dir, output)}", highlight=False)
+        return
+    from tabline.view.serve import ViewServer
+
+    server = ViewServer(run_dir, port)
+    out.print(f"serving {server.url} — the page of {run_dir}, refreshed as the run writes; Ctrl-C stops",
+              highlight=False)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
     out.print(f"page → {write_view(run_dir, output)}", highlight=False)

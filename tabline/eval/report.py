@@ -178,7 +178,7 @@ class Report(_Strict):
         for name, justify in [("metric", "left"), ("synthetic", "right"), ("real holdout (ceiling)", "right"),
                               ("ideal", "left")]:
             table.add_column(name, justify=justify)
-        for label, syn, ceil, ideal in _headline_rows(self):
+        for label, syn, ceil, ideal in headline_rows(self):
             table.add_row(label, _fmt(syn), _fmt(ceil), ideal)
         console.print(table)
         bad = {k: n for k, n in self.validity.synthetic.invalid_by_column.items() if n}
@@ -197,7 +197,17 @@ class Report(_Strict):
             console.print(f"note: {note}", style="dim")
 
 
-def _headline_rows(r: Report) -> list[tuple[str, float | None, float | None, str]]:
+def headline_rows(r: Report) -> list[tuple[str, float | None, float | None, str]]:
+    """The report's headline as (metric, synthetic, real holdout ceiling, ideal) rows — what `Report.render`
+    prints and the run page (`tabline view`) shows.
+
+    Example:
+        >>> r = Report(rows={}, seed=0, max_rows=1, validity=Comparison[ValidityScores](
+        ...     synthetic=ValidityScores(rows=4, invalid_rows=1, invalid_row_rate=0.25),
+        ...     ceiling=ValidityScores(rows=4, invalid_rows=0)))
+        >>> headline_rows(r)[-1][:3]
+        ('rows breaking the schema', 0.25, 0.0)
+    """
     s = r.summary()
     rows = [
         ("quality (SDMetrics)", s["quality"], s["quality_ceiling"], "1, higher is better"),

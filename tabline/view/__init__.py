@@ -47,8 +47,8 @@ def _status(run: RunData) -> str:
     return f"status: {m.get('status', 'unknown')} — not finished (no report.json)"
 
 
-def render_view(run_dir: str | Path) -> str:
-    """The page of the run in ``run_dir``, as HTML text."""
+def render_view(run_dir: str | Path, *, live: str = "") -> str:
+    """The page of the run in ``run_dir``, as HTML text; ``live`` is the served page's refresh script."""
     run = read_run(run_dir)
     figs = Figures()
     warnings = []
@@ -60,7 +60,7 @@ def render_view(run_dir: str | Path) -> str:
     body += "".join(build(run, figs) for _, _, build in SECTIONS)
     run_id = run.manifest.get("run_id") or (run.report or {}).get("run_id") or "?"
     return page(f"tabline run {run_id} — {run.path.name}", _status(run),
-                [(a, t) for a, t, _ in SECTIONS], body, _plotly_js())
+                [(a, t) for a, t, _ in SECTIONS], body, _plotly_js(), live)
 
 
 def write_view(run_dir: str | Path, output: str | Path | None = None) -> Path:

@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from tabline.agents.profile import dependence_matrix
+from tabline.eval.report import headline_rows
+from tabline.schema import Schema
 from tabline.view.html import Figures, esc, label, note, section, table
 from tabline.view.run_data import RunData
 
 TOP_CATEGORIES = 20   # categories drawn per column; the rest are one "other" bar
 MAX_COLUMNS = 60      # columns plotted; a wider table says how many are left out
+HEATMAP_COLUMNS = 30  # pairs grow as d²: past 30 columns the cells are too small to read
+HEATMAP_ROWS = 5000   # rows per side the association is measured on (sampled, seeded)
 FAILED_ANSWERS_CAP = 50
 
 
@@ -72,16 +78,78 @@ def _column_figure(name: str, real: pd.Series, synthetic: pd.Series) -> go.Figur
     return fig
 
 
+def association_matrices(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema | None = None,
+                         *, rows: int = HEATMAP_ROWS, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Pairwise dependence (`tabline.agents.profile.dependence_matrix`: Cramér's V, correlation ratio,
+    |Spearman|, each in [0, 1]) of the real and of the synthetic rows over the same columns. -> two (d, d)
+
+    Example:
+        >>> a = [i % 10 for i in range(100)]
+        >>> real = pd.DataFrame({"a": a, "b": [2 * v for v in a]})
+        >>> fake = pd.DataFrame({"a": a, "b": [9 - v for v in a]})   # still monotone: the same strength
+        >>> r, s = association_matrices(real, fake)
+        >>> round(float(r.loc["a", "b"]), 3), round(float(s.loc["a", "b"]), 3)
+        (1.0, 1.0)
+    """
+    columns = [c for c in real.columns if c in synthetic.columns]
+    schema = schema if schema is not None else Schema.infer(real[columns])
+    sample = lambda f: f[columns].sample(n=min(rows, len(f)), random_state=seed)  # noqa: E731
+    real_dep = dependence_matrix(sample(real), schema)
+    return real_dep, dependence_matrix(sample(synthetic), schema).loc[real_dep.index, real_dep.columns]
+
+
+def _association_figure(real_dep: pd.DataFrame, syn_dep: pd.DataFrame) -> tuple[go.Figure, str]:
+    diff = syn_dep - real_dep                                                        # (d, d)
+    names = [label(c) for c in diff.columns]
+    hover = [[f"{names[i]} × {names[j]}<br>real {real_dep.iat[i, j]:.2f}, synthetic {syn_dep.iat[i, j]:.2f}"
+              for j in range(len(names))] for i in range(len(names))]
+    fig = go.Figure(go.Heatmap(z=diff.to_numpy().round(3), x=names, y=names, zmin=-1, zmax=1, zmid=0,
+                               colorscale="RdBu_r", text=hover, hoverinfo="text",
+                               colorbar=dict(title="synthetic − real")))
+    fig.update_layout(title="association difference per column pair (0 = same strength as in the real rows)",
+                      yaxis_autorange="reversed")
+    upper = np.triu_indices(len(names), 1)
+    gaps = np.abs(diff.to_numpy()[upper])
+    if not len(gaps):
+        return fig, "Fewer than two columns can be compared, so there is no pair to show."
+    worst = int(np.argmax(gaps))
+    i, j = upper[0][worst], upper[1][worst]
+    return fig, (f"Mean |difference| over {len(gaps):,} pairs: {gaps.mean():.3f}. Largest: {diff.columns[i]} × "
+                 f"{diff.columns[j]} (real {real_dep.iat[i, j]:.2f}, synthetic {syn_dep.iat[i, j]:.2f}).")
+
+
+def _evaluation_table(run: RunData) -> str:
+    report = run.evaluation
+    if report is None:
+        return note("No evaluation of this run against held-out real rows: run `tabline evaluate TRAIN RUN/data.csv "
+                    "--holdout HOLDOUT --json RUN/evaluation.json` and reopen the page to see it here.")
+    rows = [(metric, "—" if syn is None else f"{syn:.3f}", "—" if ceiling is None else f"{ceiling:.3f}", ideal)
+            for metric, syn, ceiling, ideal in headline_rows(report)]
+    n = report.rows
+    return ("<h3>Evaluation beside the real ceiling</h3>"
+            f"<p>From {esc(run.evaluation_file.name if run.evaluation_file else 'the report')}: train "
+            f"{n.get('train', '?')} rows, synthetic {n.get('synthetic', '?')}, held-out real {n.get('holdout', '?')}. "
+            "The ceiling is what real rows the generator never saw score against the training rows.</p>"
+            + table(["metric", "synthetic", "real holdout (ceiling)", "ideal"], rows))
+
+
 def fidelity_section(run: RunData, figs: Figures) -> str:
-    sentence = ("For each column, how the synthetic rows are distributed next to the real rows the line learnt "
-                "from: the closer the two colours, the more faithful the column.")
+    sentence = ("How the synthetic rows compare with the real rows the line learnt from: scores beside the real "
+                "ceiling, column pairs, and each column's distribution — the closer, the more faithful.")
     if run.real is None or run.synthetic is None:
         what = "the real rows (real.parquet)" if run.real is None else "any accepted rows yet"
-        return section("fidelity", "Fidelity", sentence, note(f"Nothing to compare: the run folder has no {what}."))
+        return section("fidelity", "Fidelity", sentence,
+                       _evaluation_table(run) + note(f"Nothing to compare: the run folder has no {what}."))
     columns = [c for c in run.real.columns if c in run.synthetic.columns]
+    body = f"<p>{len(run.real):,} real rows, {len(run.synthetic):,} synthetic rows.</p>" + _evaluation_table(run)
+    real_dep, syn_dep = association_matrices(run.real, run.synthetic, run.schema)
+    shown = list(real_dep.index[:HEATMAP_COLUMNS])
+    fig, summary = _association_figure(real_dep.loc[shown, shown], syn_dep.loc[shown, shown])
+    body += "<h3>Column pairs</h3>" + f"<p>{esc(summary)}</p>" + figs.div(fig, 120 + 22 * max(len(shown), 8))
+    if len(real_dep) > HEATMAP_COLUMNS:
+        body += note(f"The first {HEATMAP_COLUMNS} of {len(real_dep)} columns are drawn in the heatmap.")
     parts = [figs.div(_column_figure(c, run.real[c], run.synthetic[c]), 300) for c in columns[:MAX_COLUMNS]]
-    body = (f"<p>{len(run.real):,} real rows, {len(run.synthetic):,} synthetic rows.</p>"
-            + ('<div class="grid">' + "".join(parts) + "</div>"))
+    body += "<h3>Columns</h3>" + '<div class="grid">' + "".join(parts) + "</div>"
     if len(columns) > MAX_COLUMNS:
         body += note(f"The first {MAX_COLUMNS} columns are drawn; {len(columns) - MAX_COLUMNS} more are left out.")
     return section("fidelity", "Fidelity", sentence, body)

@@ -94,6 +94,7 @@ th{background:#eef1f7}pre{background:#f1f3f8;padding:10px;overflow:auto;font-siz
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(420px,1fr));gap:8px}
 .pager{margin:6px 0}.pager input{padding:4px;width:260px}.pager button{margin-left:6px}
 .wide{display:block;overflow-x:auto;max-width:100%}
+.live{background:#2f9e44;color:#fff;border-radius:10px;padding:1px 8px;font-size:12px;margin-left:6px}
 """
 
 # Search and paging of the embedded rejected rows; cells are set with textContent, never as HTML.
@@ -124,9 +125,13 @@ def row_table(columns: list[str], rows: list[list[str]], placeholder: str) -> st
             f'<script type="application/json">{script_json({"rows": rows})}</script></div>')
 
 
-def page(title: str, subtitle: str, nav: list[tuple[str, str]], body: str, plotly_js: str) -> str:
+def page(title: str, subtitle: str, nav: list[tuple[str, str]], body: str, plotly_js: str, live: str = "") -> str:
+    """The whole page; ``live`` is the served page's refresh script (`tabline.view.serve`), empty on disk."""
     links = "".join(f'<a href="#{a}">{esc(t)}</a>' for a, t in nav)
+    if live:
+        links += '<span class="live">live: refreshes as the run writes</span>'
+        live = f"<script>{live}</script>"
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'
             f'<meta name="viewport" content="width=device-width,initial-scale=1"><style>{CSS}</style>'
             f'<script>{plotly_js}</script></head><body><header><h1>{esc(title)}</h1><p>{esc(subtitle)}</p>'
-            f'<nav>{links}</nav></header><main>{body}</main><script>{TABLE_JS}</script></body></html>')
+            f'<nav>{links}</nav></header><main>{body}</main><script>{TABLE_JS}</script>{live}</body></html>')

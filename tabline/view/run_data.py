@@ -18,8 +18,14 @@ from typing import Any
 import pandas as pd
 
 from tabline.errors import TablineError
+from tabline.eval.report import Report
 from tabline.line.trace import summarise
 from tabline.run_folder import RunFolder, read_trace
+from tabline.schema import Schema
+
+# Where an evaluation of the run is looked for, in order: one written into the run folder by
+# `tabline evaluate … --json RUN/evaluation.json`, and the demo's report.json one level up from its line/.
+EVALUATION_FILES = ("evaluation.json", "../report.json")
 
 
 @dataclass
@@ -39,6 +45,9 @@ class RunData:
     synthetic: pd.DataFrame | None          # the accepted rows
     real: pd.DataFrame | None
     llm_calls: list[dict[str, Any]] = field(default_factory=list)  # per call: agent, batch, ok, errors, raw
+    schema: Schema | None = None            # the schema the line used (for the association heatmap)
+    evaluation: Report | None = None        # `tabline evaluate`'s report of this run, when the folder has one
+    evaluation_file: Path | None = None
     missing: list[str] = field(default_factory=list)
 
 
@@ -71,10 +80,31 @@ def read_run(path: str | Path) -> RunData:
     nodes = arms = None
     if len(trace):
         nodes, arms = summarise(folder.trace)
+    evaluation, evaluation_file = _evaluation(path, missing)
     return RunData(path=path, manifest=manifest, report=report, plan=plan, graph=graph, trace=trace,
                    nodes=nodes, arms=arms, damaged_lines=damaged, rejected=_rejected(folder),
                    synthetic=_synthetic(folder, missing), real=_real(folder, missing),
-                   llm_calls=_llm_calls(folder), missing=missing)
+                   llm_calls=_llm_calls(folder), missing=missing, schema=_schema(folder),
+                   evaluation=evaluation, evaluation_file=evaluation_file)
+
+
+def _schema(folder: RunFolder) -> Schema | None:
+    try:
+        return Schema.load(folder.schema)
+    except (OSError, TablineError):  # without it the heatmap infers the column kinds from the real rows
+        return None
+
+
+def _evaluation(path: Path, missing: list[str]) -> tuple[Report | None, Path | None]:
+    for name in EVALUATION_FILES:
+        file = (path / name).resolve()
+        if name.startswith("..") and path.name != "line" or not file.exists():  # only a demo's line/ looks up
+            continue
+        try:
+            return Report.from_json(file.read_text(encoding="utf-8")), file
+        except (OSError, TablineError) as exc:
+            missing.append(f"{file.name} is not a readable evaluation report ({exc})")
+    return None, None
 
 
 def _json(path: Path, missing: list[str], what: str) -> Any:
