@@ -8,6 +8,9 @@ Example:
 """
 from __future__ import annotations
 
+import re
+
+import networkx as nx
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -23,8 +26,104 @@ def wall_seconds(trace: pd.DataFrame) -> float:
     return float(trace["ts"].max() - (trace["ts"] - trace["seconds"].fillna(0)).min())
 
 
+_EDGE = re.compile(r"^\s*(\S+)\s+(-[-.].*?>)\s+([^\s;]+);?\s*$")
+
+
+def graph_edges(mermaid_text: str) -> list[tuple[str, str, bool]]:
+    """(source, target, conditional) for every edge of a LangGraph mermaid diagram (``-.->`` is conditional).
+
+    Example:
+        >>> graph_edges(chr(10).join(["graph TD;", "a --> b;", "b -.-> a;", "b -. &nbsp;done&nbsp; .-> __end__;"]))
+        [('a', 'b', False), ('b', 'a', True), ('b', '__end__', True)]
+    """
+    return [(m.group(1), m.group(3), "." in m.group(2))
+            for m in map(_EDGE.match, mermaid_text.splitlines()) if m]
+
+
+def graph_levels(edges: list[tuple[str, str, bool]]) -> dict[str, int]:
+    """Each node's precedence level: the longest path to it from ``__start__`` once the loop-back edges (the
+    ones that close a cycle on a depth-first walk from the start) are left out.
+
+    Example:
+        >>> graph_levels([("__start__", "a", False), ("a", "b", False), ("a", "c", False), ("b", "d", False),
+        ...               ("c", "d", False), ("d", "a", True), ("d", "__end__", True)])
+        {'__start__': 0, 'a': 1, 'b': 2, 'c': 2, 'd': 3, '__end__': 4}
+    """
+    graph = nx.DiGraph((a, b) for a, b, _ in edges)
+    start = "__start__" if "__start__" in graph else next(iter(graph), None)
+    if start is None:
+        return {}
+    back, state = [], {}  # state: 1 while a node is on the walk's stack, 2 once finished
+    stack = [(start, iter(graph.successors(start)))]
+    state[start] = 1
+    while stack:
+        node, successors = stack[-1]
+        nxt = next(successors, None)
+        if nxt is None:
+            state[node] = 2
+            stack.pop()
+        elif state.get(nxt) == 1:
+            back.append((node, nxt))  # it returns to a node still being walked: the loop
+        elif nxt not in state:
+            state[nxt] = 1
+            stack.append((nxt, iter(graph.successors(nxt))))
+    dag = graph.copy()
+    dag.remove_edges_from(back)
+    while not nx.is_directed_acyclic_graph(dag):  # a cycle the walk did not reach from the start
+        dag.remove_edge(*nx.find_cycle(dag)[-1][:2])
+    levels: dict[str, int] = {}
+    for node in nx.topological_sort(dag):
+        levels[node] = max((levels[p] + 1 for p in dag.predecessors(node)), default=0)
+    return levels
+
+
+def _graph_figure(run: RunData, wall: float) -> go.Figure | None:
+    edges = graph_edges(run.graph or "")
+    levels = graph_levels(edges)
+    if not levels:
+        return None
+    stats = {} if run.nodes is None else {r.node: r for r in run.nodes.itertuples(index=False)}
+    by_level: dict[int, list[str]] = {}
+    for node, level in levels.items():
+        by_level.setdefault(level, []).append(node)
+    pos = {n: (level, i - (len(ns) - 1) / 2) for level, ns in by_level.items() for i, n in enumerate(ns)}
+    w, h = 0.42, 0.3  # half-width and half-height of a box, in data units (one level = 1)
+    low = min(y for _, y in pos.values()) - h - 0.2  # the loop back runs under every box
+    fig = go.Figure()
+    for a, b, conditional in edges:
+        (x0, y0), (x1, y1) = pos[a], pos[b]
+        colour, dash = ("#868e96", "dash") if conditional else ("#495057", "solid")
+        if x1 > x0:  # forward: an arrow from box edge to box edge
+            fig.add_annotation(x=x1 - w, y=y1, ax=x0 + w, ay=y0, xref="x", yref="y", axref="x", ayref="y",
+                               showarrow=True, arrowhead=2, arrowwidth=1.2, arrowcolor=colour, text="")
+        else:  # the loop back: a line under the boxes
+            fig.add_shape(type="path", path=f"M {x0},{y0 - h} L {x0},{low} L {x1},{low} L {x1},{y1 - h}",
+                          line=dict(color=colour, dash=dash, width=1.2))
+            fig.add_annotation(x=(x0 + x1) / 2, y=low - 0.08, text="next batch" if run.nodes is not None else "loop",
+                               showarrow=False, font=dict(size=11, color=colour))
+    for node, (x, y) in pos.items():
+        r = stats.get(node)
+        name = node.strip("_") if node.startswith("__") else node
+        name = name if len(name) <= 14 else name[:13] + "…"  # the box's width; the hover has the whole name
+        fig.add_shape(type="rect", x0=x - w, x1=x + w, y0=y - h, y1=y + h, line=dict(color="#4c6ef5"),
+                      fillcolor="#e9ecef" if r is None else "#dbe4ff", layer="below")
+        text = f"<b>{label(name)}</b>" + ("" if r is None else f"<br>{r.rows_in:,} → {r.rows_out:,}<br>"
+                                                               f"{r.seconds:.2f} s · {r.seconds / wall:.0%}")
+        fig.add_annotation(x=x, y=y, text=text, showarrow=False, font=dict(size=10),
+                           hovertext=label(node) if r is None else f"{label(node)} ({label(r.agent)}): {r.runs} runs, "
+                           f"rows in → out, {r.rejected:,} rejected, seconds · share of wall time")
+    fig.update_layout(title="the graph: stations in precedence order (dashed: conditional edges)", showlegend=False,
+                      plot_bgcolor="#fff", margin=dict(l=10, r=10),
+                      xaxis=dict(visible=False, range=[-0.5, max(levels.values()) + 0.5]),
+                      yaxis=dict(visible=False, range=[low - 0.25, max(y for _, y in pos.values()) + h + 0.1]))
+    return fig
+
+
 def line_section(run: RunData, figs: Figures) -> str:
     parts = []
+    drawn = _graph_figure(run, max(wall_seconds(run.trace), 1e-9) if len(run.trace) else 1.0)
+    if drawn is not None:
+        parts.append(figs.div(drawn, 120 + 80 * max(1, max(drawn.layout.yaxis.range) - min(drawn.layout.yaxis.range))))
     if run.nodes is not None:
         nodes = run.nodes.copy()
         wall = max(wall_seconds(run.trace), 1e-9)
