@@ -205,15 +205,12 @@ class Aligner:
 
     def record(self, summary: dict[str, Any], metrics: dict[str, float]) -> dict[str, Any]:
         """A round's history entry: the scoring summary plus the step metrics (``align_*``); appended."""
-        entry = {**summary, **{f"align_{k}" if k != "steps" else k: v for k, v in metrics.items()}}
+        entry = {**summary, **step_metrics(metrics)}
         self.history.append(entry)
         return entry
 
     def summarise(self, round_: int, frame: pd.DataFrame, rewards: np.ndarray, info: dict[str, float]) -> dict[str, Any]:
-        high, low = reward_groups(rewards)
-        return {"round": round_ + 1, "rows": int(len(frame)), "reward_mean": float(np.mean(rewards)),
-                "reward_high": float(np.mean(rewards[high])) if len(high) else None,
-                "reward_low": float(np.mean(rewards[low])) if len(low) else None, **info}
+        return {"round": round_ + 1, "rows": int(len(frame)), **group_means(rewards), **info}
 
     def run(self, *, progress: bool = True) -> list[dict[str, Any]]:
         """All ``rounds`` rounds; returns the per-round history."""
@@ -224,6 +221,31 @@ class Aligner:
                 s = self.run_round(t)
                 bar.advance(1, info=f"reward {s['reward_mean']:.3f}")
         return self.history
+
+
+def group_means(rewards: np.ndarray) -> dict[str, float | None]:
+    """Mean reward of all rows, of the high group and of the low group (`reward_groups`); None when empty.
+
+    Example:
+        >>> group_means(np.array([0.0, 1.0, 0.5, 0.9]))
+        {'reward_mean': 0.6, 'reward_high': 0.95, 'reward_low': 0.25}
+    """
+    def mean(idx: np.ndarray) -> float | None:
+        return float(np.mean(rewards[idx])) if len(idx) else None
+
+    high, low = reward_groups(rewards)
+    return {"reward_mean": mean(np.arange(len(rewards))), "reward_high": mean(high), "reward_low": mean(low)}
+
+
+def step_metrics(metrics: dict[str, float]) -> dict[str, float]:
+    """`Aligner.align`'s metrics as history fields: ``steps``, and ``align_*`` for the rest — the loss's
+    own ``reward_high`` is its implicit reward (log π/π_ref), not the scorer's, so it must not share a name.
+
+    Example:
+        >>> step_metrics({"steps": 3, "loss": 0.5, "reward_high": 0.1})
+        {'steps': 3, 'align_loss': 0.5, 'align_reward_high': 0.1}
+    """
+    return {k if k == "steps" else f"align_{k}": v for k, v in metrics.items()}
 
 
 # ---------------------------------------------------------------------- TabGRAA inside the assembly line
@@ -275,17 +297,19 @@ class LineAlignment:
         return list(range(max(1, batches - self.every + 1), batches + 1))
 
     def step(self, frame: pd.DataFrame, rewards: np.ndarray, index: int) -> dict[str, Any]:
-        """One alignment step on ``frame``'s rows with ``rewards``; returns metrics and group sizes."""
+        """One alignment step on ``frame``'s rows with ``rewards``. Returns the fields of a round of
+        ``align.json``'s history: rows, the QC reward's mean and group means, steps and ``align_*`` metrics."""
         policy = self.aligner.policy
         items, kept = policy.items(frame[policy.schema.names])
         rewards = rewards[kept]
+        entry = {"rows": int(len(rewards)), **group_means(rewards), "unencodable_rows": int((~kept).sum())}
         if len(rewards) < 2 * self.config.group_batch:
-            return {"steps": 0, "rows": int(len(rewards)), "skipped": "too few rows to form two groups"}
-        metrics = self.aligner.align(items, rewards, index)
-        return {**metrics, "rows": int(len(rewards)), "unencodable_rows": int((~kept).sum())}
+            return {"steps": 0, **entry, "skipped": "too few rows to form two groups"}
+        return {**entry, **step_metrics(self.aligner.align(items, rewards, index))}
 
     def save(self, directory: Path) -> Path:
         return self.aligner.policy.lm.save(directory)
 
 
-__all__ = ["LOSSES", "AlignConfig", "Aligner", "LineAlignment", "line_rewards", "reward_for", "row_scores"]
+__all__ = ["LOSSES", "AlignConfig", "Aligner", "LineAlignment", "group_means", "line_rewards", "reward_for", "row_scores",
+           "step_metrics"]

@@ -1,6 +1,7 @@
 """`tabline view`: one self-contained HTML page of a run — the line, the QC funnel, the timeline, the
-bandit, fidelity per column, LLM calls and alignment. All JavaScript (plotly's, from the installed `plotly`
-package) and CSS are inline, so the page opens from disk with the network off.
+bandit, fidelity per column, LLM calls and alignment — or of a `tabline align` folder: its loop, node runs by
+round and per-round rewards, loss and held-out AUC (`tabline.view.alignment`). All JavaScript (plotly's, from
+the installed `plotly` package) and CSS are inline, so the page opens from disk with the network off.
 
 Example:
     >>> import tempfile
@@ -19,7 +20,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from tabline.io import write_text_atomic
-from tabline.view.data_sections import alignment_section, fidelity_section, llm_section
+from tabline.view.alignment import align_page, alignment_section, is_align_folder
+from tabline.view.data_sections import fidelity_section, llm_section
 from tabline.view.html import Figures, esc, page
 from tabline.view.run_data import RunData, read_run, run_files_dir
 from tabline.view.sections import REJECTED_ROWS_CAP, bandit_section, line_section, qc_section, timeline_section
@@ -44,11 +46,16 @@ def _status(run: RunData) -> str:
     if r:
         return (f"accepted {r['accepted']:,} of {r['n_requested']:,} requested rows from {r['generated']:,} generated "
                 f"(yield {r['yield']:.0%}) in {r['batches']} batch{'' if r['batches'] == 1 else 'es'}, {r['seconds']:.1f} s; stopped: {r['stop_reason']}")
-    return f"status: {m.get('status', 'unknown')} — not finished (no report.json)"
+    held = f"{len(run.synthetic):,} accepted rows" if run.synthetic is not None else "no accepted rows"
+    return (f"not finished (no report.json; run.json says status '{m.get('status', 'unknown')}'): so far the run "
+            f"folder holds {held} and {len(run.rejected):,} rejected rows")
 
 
 def render_view(run_dir: str | Path, *, live: str = "") -> str:
-    """The page of the run in ``run_dir``, as HTML text; ``live`` is the served page's refresh script."""
+    """The page of the run in ``run_dir`` (a line run, or a folder made by `tabline align`), as HTML text;
+    ``live`` is the served page's refresh script (`tabline.view.serve`)."""
+    if is_align_folder(run_dir):
+        return align_page(run_dir, _plotly_js(), live)
     run = read_run(run_dir)
     figs = Figures()
     warnings = []

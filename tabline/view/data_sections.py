@@ -1,5 +1,5 @@
-"""The page's sections about what the line made and what it cost: fidelity (real vs synthetic per column),
-LLM calls and alignment.
+"""The page's sections about what the line made and what it cost: fidelity (real vs synthetic per column)
+and LLM calls (alignment is in `tabline.view.alignment`).
 
 Example:
     >>> import pandas as pd
@@ -173,36 +173,24 @@ def llm_section(run: RunData, figs: Figures) -> str:
     if usage:
         per = pd.DataFrame(usage).groupby("agent", sort=False).agg(
             {**{k: "sum" for k in _USAGE}, "cost_usd": lambda s: s.sum() if s.notna().any() else None}).reset_index()
-        parts.append(table(["agent", *(k.replace("_", " ") for k in _USAGE), "cost (USD)"], per.itertuples(index=False)))
+        parts.append(table(["agent", *(k.replace("_", " ") for k in _USAGE), "cost (USD)"], per.itertuples(index=False),
+                           cls="llm-usage"))
         fig = go.Figure([go.Bar(name=k.replace("_", " "), x=[label(a) for a in per["agent"]], y=per[k])
                          for k in ("input_tokens", "output_tokens")])
         fig.update_layout(barmode="stack", title="tokens per agent", yaxis_title="tokens")
         parts.append(figs.div(fig, 300))
-    failed = [c for c in run.llm_calls if not c.get("ok", True)]
-    parts.append(f"<p>{len(run.llm_calls):,} calls recorded in the run folder, {len(failed):,} failed.</p>")
+    # A worker's or judge's record is one request with its re-asks; it failed when rows got no valid answer
+    # (``failed_rows``). The coordinator's records say ``ok`` instead.
+    failed = [c for c in run.llm_calls if c.get("ok") is False or c.get("failed_rows")]
+    parts.append(f"<p>{len(run.llm_calls):,} requests recorded in the run folder (re-asks included in each), "
+                 f"{len(failed):,} failed; the raw answers of each failed request:</p>")
     for call in failed[:FAILED_ANSWERS_CAP]:
         raw = call.get("raw") or []
-        parts.append(f"<details><summary>{esc(call['agent'])}, batch {esc(call['batch'])}: "
-                     f"{esc('; '.join(map(str, call.get('errors') or []))[:300])}</summary>"
+        rows = f"rows {call['failed_rows']} got no valid value, " if call.get("failed_rows") else ""
+        parts.append(f'<details class="failed-call"><summary>{esc(call["agent"])}, batch {esc(call["batch"])}: '
+                     f"{esc(rows)}{esc(len(raw) if isinstance(raw, list) else 1)} answer(s); last error: "
+                     f"{esc(str((call.get('errors') or [''])[-1])[:300])}</summary>"
                      f"<pre>{esc(chr(10).join(map(str, raw if isinstance(raw, list) else [raw])))}</pre></details>")
     if len(failed) > FAILED_ANSWERS_CAP:
         parts.append(note(f"{len(failed) - FAILED_ANSWERS_CAP} more failed calls are left out (see batches/llm-*.json)."))
     return section("llm", "LLM calls", sentence, "".join(parts))
-
-
-def alignment_section(run: RunData, figs: Figures) -> str:
-    sentence = "How the line's language model was aligned on QC-ranked rows between batches (TabGRAA, align_every)."
-    trace = run.trace
-    rounds = trace[trace.node == "align"] if len(trace) else pd.DataFrame()
-    if rounds.empty:
-        return section("alignment", "Alignment", sentence,
-                       "<p>This run did not align its model (no align_every). Folders made by `tabline align` "
-                       "are not shown on this page yet.</p>")
-    details = pd.DataFrame([d if isinstance(d, dict) else {} for d in rounds["detail"]])
-    numeric = [c for c in details.columns if pd.api.types.is_numeric_dtype(details[c])]
-    fig = go.Figure([go.Scatter(x=list(range(1, len(details) + 1)), y=details[c], name=label(c), mode="lines+markers")
-                     for c in numeric])
-    fig.update_layout(title="alignment metrics per step", xaxis_title="alignment step")
-    return section("alignment", "Alignment", sentence,
-                   figs.div(fig, 320) + table(["step", *numeric], [(i + 1, *r) for i, r in
-                                                                    enumerate(details[numeric].itertuples(index=False))]))

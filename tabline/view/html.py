@@ -65,6 +65,8 @@ def _fmt(v: Any) -> str:
     if v is None or (isinstance(v, float) and v != v):
         return ""
     if isinstance(v, float):
+        if v != 0 and abs(v) < 1e-3:  # a learning rate, a tolerance: three decimals would show 0
+            return f"{v:.3g}"
         return f"{v:,.3f}".rstrip("0").rstrip(".") if abs(v) < 1e6 else f"{v:,.0f}"
     if isinstance(v, int) and not isinstance(v, bool):
         return f"{v:,}"

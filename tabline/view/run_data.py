@@ -6,7 +6,7 @@ Example:
     >>> read_run(tempfile.mkdtemp())
     Traceback (most recent call last):
     ...
-    tabline.errors.TablineError: ... holds no run (no run.json or trace.jsonl); give a folder made by `tabline run` or `tabline demo`
+    tabline.errors.TablineError: ... holds no run (no run.json, trace.jsonl or align.json); give a folder made by `tabline run`, `tabline demo` or `tabline align`
 """
 from __future__ import annotations
 
@@ -63,10 +63,11 @@ def read_run(path: str | Path) -> RunData:
     path = run_files_dir(path)
     folder = RunFolder(path)
     if not path.is_dir():
-        raise TablineError(f"{path} is not a folder; give a run folder made by `tabline run` or `tabline demo`")
+        raise TablineError(f"{path} is not a folder; give a folder made by `tabline run`, `tabline demo` or "
+                           "`tabline align`")
     if not folder.manifest.exists() and not folder.trace.exists():
-        raise TablineError(f"{path} holds no run (no run.json or trace.jsonl); give a folder made by "
-                           "`tabline run` or `tabline demo`")
+        raise TablineError(f"{path} holds no run (no run.json, trace.jsonl or align.json); give a folder made by "
+                           "`tabline run`, `tabline demo` or `tabline align`")
     missing: list[str] = []
     manifest = _json(folder.manifest, missing, "run.json (what was asked)") or {}
     report = _json(path / "report.json", missing, "report.json (the run has not finished: it is still "

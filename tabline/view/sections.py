@@ -77,12 +77,19 @@ def graph_levels(edges: list[tuple[str, str, bool]]) -> dict[str, int]:
     return levels
 
 
-def _graph_figure(run: RunData, wall: float) -> go.Figure | None:
-    edges = graph_edges(run.graph or "")
+def _rows(n: float | None) -> str:
+    return "—" if n is None or pd.isna(n) else f"{int(n):,}"
+
+
+def graph_figure(graph: str | None, nodes: pd.DataFrame | None, wall: float, loop: str = "next batch") -> go.Figure | None:
+    """The graph of ``graph`` (mermaid text) drawn as boxes by precedence level, each with its totals from
+    ``nodes`` (columns node, agent, runs, rows_in, rows_out, seconds); the loop-back edge labelled ``loop``.
+    None when the text holds no edge."""
+    edges = graph_edges(graph or "")
     levels = graph_levels(edges)
     if not levels:
         return None
-    stats = {} if run.nodes is None else {r.node: r for r in run.nodes.itertuples(index=False)}
+    stats = {} if nodes is None else {r.node: r for r in nodes.itertuples(index=False)}
     by_level: dict[int, list[str]] = {}
     for node, level in levels.items():
         by_level.setdefault(level, []).append(node)
@@ -99,7 +106,7 @@ def _graph_figure(run: RunData, wall: float) -> go.Figure | None:
         else:  # the loop back: a line under the boxes
             fig.add_shape(type="path", path=f"M {x0},{y0 - h} L {x0},{low} L {x1},{low} L {x1},{y1 - h}",
                           line=dict(color=colour, dash=dash, width=1.2))
-            fig.add_annotation(x=(x0 + x1) / 2, y=low - 0.08, text="next batch" if run.nodes is not None else "loop",
+            fig.add_annotation(x=(x0 + x1) / 2, y=low - 0.08, text=loop,
                                showarrow=False, font=dict(size=11, color=colour))
     for node, (x, y) in pos.items():
         r = stats.get(node)
@@ -107,12 +114,12 @@ def _graph_figure(run: RunData, wall: float) -> go.Figure | None:
         name = name if len(name) <= 14 else name[:13] + "…"  # the box's width; the hover has the whole name
         fig.add_shape(type="rect", x0=x - w, x1=x + w, y0=y - h, y1=y + h, line=dict(color="#4c6ef5"),
                       fillcolor="#e9ecef" if r is None else "#dbe4ff", layer="below")
-        text = f"<b>{label(name)}</b>" + ("" if r is None else f"<br>{r.rows_in:,} → {r.rows_out:,}<br>"
+        text = f"<b>{label(name)}</b>" + ("" if r is None else f"<br>{_rows(r.rows_in)} → {_rows(r.rows_out)}<br>"
                                                                f"{r.seconds:.2f} s · {r.seconds / wall:.0%}")
         fig.add_annotation(x=x, y=y, text=text, showarrow=False, font=dict(size=10),
-                           hovertext=label(node) if r is None else f"{label(node)} ({label(r.agent)}): {r.runs} runs, "
-                           f"rows in → out, {r.rejected:,} rejected, seconds · share of wall time")
-    fig.update_layout(title="the graph: stations in precedence order (dashed: conditional edges)", showlegend=False,
+                           hovertext=label(node) if r is None else f"{label(node)} ({label(r.agent)}): {r.runs} runs; "
+                           "rows in → out; seconds · share of the time")
+    fig.update_layout(title="the graph: nodes in precedence order (dashed: conditional edges)", showlegend=False,
                       plot_bgcolor="#fff", margin=dict(l=10, r=10),
                       xaxis=dict(visible=False, range=[-0.5, max(levels.values()) + 0.5]),
                       yaxis=dict(visible=False, range=[low - 0.25, max(y for _, y in pos.values()) + h + 0.1]))
@@ -121,7 +128,7 @@ def _graph_figure(run: RunData, wall: float) -> go.Figure | None:
 
 def line_section(run: RunData, figs: Figures) -> str:
     parts = []
-    drawn = _graph_figure(run, max(wall_seconds(run.trace), 1e-9) if len(run.trace) else 1.0)
+    drawn = graph_figure(run.graph, run.nodes, max(wall_seconds(run.trace), 1e-9) if len(run.trace) else 1.0)
     if drawn is not None:
         parts.append(figs.div(drawn, 120 + 80 * max(1, max(drawn.layout.yaxis.range) - min(drawn.layout.yaxis.range))))
     if run.nodes is not None:

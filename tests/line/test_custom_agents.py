@@ -97,6 +97,22 @@ def test_custom_agents_appear_in_the_trace_and_the_graph_under_their_names(mixed
         assert re.search(r"\s*-->\s*".join(map(re.escape, edge.split(" --> "))), graph), edge
 
 
+def test_custom_agents_appear_on_the_run_page_under_their_names(mixed):
+    from tabline.view import render_view
+
+    _, result = mixed
+    html = render_view(result.run_dir)
+    line = re.search(r'<section id="line">.*?</section>', html, re.S).group(0)
+    qc = re.search(r'<section id="qc">.*?</section>', html, re.S).group(0)
+    # Assert: their stations in the line's table, their rejections by stage and reason in the QC funnel
+    for node, agent in [("station_z_from_depth", "z_from_depth"), ("station_carat_from_volume", "carat_from_volume"),
+                        ("qc_table_top", "table_top")]:
+        assert f"<td>{node}</td><td>{agent}</td>" in line, node
+    staged = int((result.rejected.stage == "table_top").sum())
+    assert f"<td>table_top</td><td>table_top</td><td>{staged:,}</td>" in qc
+    assert "judge 'round_stone' scored" in qc  # the reason, in the embedded rejected rows
+
+
 def test_a_custom_evolvers_conditions_are_honoured(tiny_lm, diamonds, tmp_path):
     t = team(evolvers=[{"kind": "python", "ref": f"{M}:only", "settings": {"column": "cut", "value": "Fair"}}])
     result = AssemblyLine(t, lm=tiny_lm).fit(diamonds.iloc[:1500], progress=False).run(200, tmp_path / "r",

@@ -27,4 +27,4 @@ def test_per_column_stations_are_drawn_after_the_stations_they_depend_on(diamond
     assert levels["__start__"] == 0 and levels["__end__"] == max(levels.values())
     assert ("bandit", "coordinator", True) in edges  # the loop back for the next batch, conditional
     assert levels["coordinator"] < min(levels[f"station_{c['name']}"] for c in components) < levels["judges"]
-    assert "stations in precedence order" in html and "next batch" in html
+    assert "nodes in precedence order" in html and "next batch" in html

@@ -1,6 +1,7 @@
 """`tabline view`: the page of small real runs, opened from file:// in a real headless Chromium."""
 from __future__ import annotations
 
+import html
 import re
 import shutil
 import struct
@@ -123,6 +124,43 @@ def test_unfinished_run_page_says_what_is_missing(run_dir, tmp_path, remove, say
     assert says in html_text and all(f"<h2>{h}</h2>" in html_text for h in HEADINGS)
 
 
+@browser
+def test_running_run_says_it_is_not_finished_and_shows_what_the_batches_hold(run_dir, tmp_path):
+    # Setup: a copy that looks like a run still going: no report.json or data.csv, the last trace line half-written
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    (copy / "report.json").unlink()
+    (copy / "data.csv").unlink()
+    lines = (copy / "trace.jsonl").read_text().splitlines(keepends=True)
+    (copy / "trace.jsonl").write_text("".join(lines[:-1]) + lines[-1][:len(lines[-1]) // 2])
+    accepted = sum(len(pd.read_parquet(f)) for f in (copy / "batches").glob("accepted-*.parquet"))
+    rejected = len(pd.read_csv(copy / "rejected.csv"))
+    # Run
+    result = CliRunner().invoke(app, ["view", str(copy)])
+    dom = chromium("--dump-dom", (copy / "view.html").as_uri())
+    # Assert
+    assert result.exit_code == 0, result.output
+    status = html.unescape(re.search(r"<header>.*?<p>(.*?)</p>", dom.stdout, re.S).group(1))
+    assert status.startswith("not finished (no report.json")
+    assert status.endswith(f"so far the run folder holds {accepted:,} accepted rows and {rejected:,} rejected rows")
+    assert accepted > 0 and "1 line(s) of trace.jsonl were cut short" in dom.stdout
+    assert all(f"<h2>{h}</h2>" in dom.stdout for h in HEADINGS) and "Uncaught" not in dom.stderr
+
+
+def test_folder_with_only_an_empty_trace_says_what_is_missing(tmp_path):
+    # Setup
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "trace.jsonl").write_text("")
+    # Run
+    result = CliRunner().invoke(app, ["view", str(folder)])
+    # Assert
+    missing = re.findall(r'<p class="missing">Missing: (.*?) \(', html.unescape((folder / "view.html").read_text()))
+    assert result.exit_code == 0, result.output
+    assert missing == ["run.json", "report.json", "plan.json", "graph.mmd", "events in trace.jsonl", "accepted rows",
+                       "real.parquet"]
+
+
 def test_empty_trace_page_says_so(run_dir, tmp_path):
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy)
@@ -138,6 +176,7 @@ def test_folder_without_a_run_is_one_line_error(tmp_path, make):
     result = CliRunner().invoke(app, ["view", str(folder)])
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1 and "error:" in result.output
+    assert "give a folder made by `tabline run`, `tabline demo` or `tabline align`" in result.output
 
 
 def test_rejected_rows_embedded_are_capped(run_dir, tmp_path, monkeypatch):
