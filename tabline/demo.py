@@ -14,6 +14,7 @@ import time
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,11 +38,14 @@ def split(df: pd.DataFrame, holdout_fraction: float, seed: int) -> tuple[pd.Data
 
 
 def run_demo(output: Path | None, *, seed: int = 0, time_budget_s: float | str | None = "auto", progress: bool = True,
-             console: Console | None = None) -> Path:
-    """Run the demo end to end; return the run folder."""
+             console: Console | None = None, otel: Any = None) -> Path:
+    """Run the demo end to end; return the run folder. ``otel``: export the line's trace as OpenTelemetry spans,
+    as ``AssemblyLine.run`` does (`tabline.otel`)."""
     from tabline.eval import evaluate
+    from tabline.otel import otel_export
     from tabline.training import TabularLM, TabularLMConfig
 
+    export = otel_export(otel) or False  # checked before the model trains, not after
     console = console or Console()
     output = Path(output) if output else Path("runs") / f"demo-{datetime.now():%Y%m%d-%H%M%S}"
     started = time.perf_counter()
@@ -61,7 +65,7 @@ def run_demo(output: Path | None, *, seed: int = 0, time_budget_s: float | str |
                       "diversity → bandit …")
         t0 = time.perf_counter()
         line = AssemblyLine(Team(target=DEMO_TARGET, seed=seed), lm=lm).fit(train, progress=progress)
-        result = line.run(len(holdout), tmp / "line", progress=progress)
+        result = line.run(len(holdout), tmp / "line", progress=progress, otel=export)
         synthetic = result.data
         rows_per_s = len(synthetic) / (time.perf_counter() - t0)
         console.print(f"line: {result.report['accepted']:,} rows accepted of {result.report['generated']:,} generated "

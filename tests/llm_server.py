@@ -45,7 +45,8 @@ _ERROR_KINDS: dict[int, tuple[str, str | None]] = {
 @dataclass
 class Reply:
     """One scripted answer. A non-200 ``status`` sends an OpenAI error body whose message is ``content``
-    (or a stock one); ``delay_s`` holds the answer back, to provoke client timeouts."""
+    (or a stock one); ``delay_s`` holds the answer back, to provoke client timeouts. ``model``: the name the
+    answer says it came from (default: the one asked for; OpenAI answers "gpt-4o" with a dated version)."""
 
     content: str = ""
     status: int = 200
@@ -54,6 +55,7 @@ class Reply:
     prompt_tokens: int = 11
     completion_tokens: int = 7
     finish_reason: str = "stop"
+    model: str | None = None
 
     @classmethod
     def json(cls, obj: Any, **kw: Any) -> "Reply":
@@ -242,7 +244,7 @@ class ScriptedOpenAIServer:
             "id": f"chatcmpl-scripted-{next(self._ids)}",
             "object": "chat.completion",
             "created": int(time.time()),
-            "model": body.get("model") or "scripted",
+            "model": reply.model or body.get("model") or "scripted",
             "system_fingerprint": None,
             "choices": [{
                 "index": 0,

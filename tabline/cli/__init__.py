@@ -22,6 +22,7 @@ from typing import Callable
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from tabline.errors import TablineError
 from tabline.quiet import library_noise
@@ -53,7 +54,8 @@ def _friendly(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except TablineError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            # escaped: a message may hold brackets of its own (`pip install "tabline[otel]"`), not markup
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
@@ -74,6 +76,31 @@ def _friendly(fn: Callable) -> Callable:
 _DATA_HELP = "Table with a header row: CSV (comma, semicolon, tab or pipe), .parquet, .jsonl or .xlsx."
 _SEP_HELP = "CSV field delimiter (one character, or 'tab'); default: detected among , ; tab |."
 _BAD_LINES_HELP = "CSV lines with more or fewer fields than the header: 'error' (default) or 'skip' them."
+
+
+_OTEL_HELP = ("Also export the run as OpenTelemetry spans, over OTLP/HTTP to $OTEL_EXPORTER_OTLP_ENDPOINT (default "
+              "http://localhost:4318); automatic when that variable is set. Needs the 'otel' extra (docs/otel.md).")
+
+
+def _otel(flag: bool):
+    """What a command hands to ``otel=``: with ``--otel`` the packages must be there (else a clear error); without
+    it the environment decides, and a missing package there is a one-line warning, not the end of the run."""
+    from rich.text import Text
+
+    from tabline.otel import ENDPOINT_VARIABLES, INSTALL, OtelUnavailableError, endpoint_from_env, otel_export
+
+    if not flag and endpoint_from_env() is None:
+        return False
+    try:
+        export = otel_export(True)
+    except OtelUnavailableError:
+        if flag:
+            raise
+        err.print(Text(f"warning: {ENDPOINT_VARIABLES[0]} is set, but spans are not exported: {INSTALL}",
+                       style="yellow"), soft_wrap=True)
+        return False
+    err.print(Text(f"note: spans → {export.describe()}", style="dim"), soft_wrap=True)
+    return export
 
 
 def _read(path: Path, **options):

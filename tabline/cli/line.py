@@ -14,7 +14,7 @@ from typing import Optional
 
 import typer
 
-from tabline.cli import _BAD_LINES_HELP, _SEP_HELP, _friendly, _read, app, err, out
+from tabline.cli import _BAD_LINES_HELP, _OTEL_HELP, _SEP_HELP, _friendly, _otel, _read, app, err, out
 from tabline.errors import InvalidArgumentError
 
 
@@ -45,6 +45,7 @@ def run(
     on_bad_lines: str = typer.Option("error", "--on-bad-lines", help=_BAD_LINES_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     no_view: bool = typer.Option(False, "--no-view", help="Do not write the run's page (view.html) at the end."),
+    otel: bool = typer.Option(False, "--otel", help=_OTEL_HELP),
 ) -> None:
     """Run the assembly line: coordinator → column workers → judges → QC → bandit, until N rows are accepted.
 
@@ -57,8 +58,9 @@ def run(
     if resume is not None:
         if data is not None or rows is not None:
             raise InvalidArgumentError("--resume takes only the run folder; the data and -n were fixed when the run began")
+        export = _otel(otel)
         with _interruptible(resume):
-            result = AssemblyLine.resume(resume, progress=not quiet)
+            result = AssemblyLine.resume(resume, progress=not quiet, otel=export)
     else:
         if data is None or rows is None:
             raise InvalidArgumentError("give the data file and -n ROWS, e.g. `tabline run data.csv -n 20000 -o runs/x`")
@@ -69,13 +71,15 @@ def run(
             rebalance=[_parse_rebalance(r) for r in rebalance], llm_columns=dict(_parse_llm(i) for i in llm),
             judge_llm=judge_llm, coordinator_llm=coordinator_llm, about=about,
         )
+        export = _otel(otel)
         df = _read(data, sep=sep, on_bad_lines=on_bad_lines)
         output = output or Path("runs") / f"line-{datetime.now():%Y%m%d-%H%M%S}"
         if not quiet:
             out.print(f"run folder: {output} — safe to interrupt at any moment: `tabline run --resume {output}` "
                       "continues where it stopped", highlight=False)
         with _interruptible(output):
-            result = AssemblyLine(team, align_every=align_every).run(rows, output, data=df, progress=not quiet)
+            result = AssemblyLine(team, align_every=align_every).run(rows, output, data=df, progress=not quiet,
+                                                                     otel=export)
     _print_line_result(result)
     if not no_view:
         print_view(result.run_dir)

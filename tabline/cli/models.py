@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from tabline.cli import _BAD_LINES_HELP, _SEP_HELP, _friendly, _read, app, err, out
+from tabline.cli import _BAD_LINES_HELP, _OTEL_HELP, _SEP_HELP, _friendly, _otel, _read, app, err, out
 from tabline.errors import InvalidArgumentError
 
 
@@ -37,6 +37,7 @@ def align(
     sep: Optional[str] = typer.Option(None, "--sep", help=_SEP_HELP),
     on_bad_lines: str = typer.Option("error", "--on-bad-lines", help=_BAD_LINES_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    otel: bool = typer.Option(False, "--otel", help=_OTEL_HELP),
 ) -> None:
     """TabGRAA: post-train a model against a frozen copy of itself, rewarded for rows a scorer cannot tell from real ones.
 
@@ -50,8 +51,10 @@ def align(
     settings = {"loss": loss, "reward": reward, "rounds": rounds, "seed": seed, "beta": beta,
                 "learning_rate": learning_rate, "group_batch": group_batch, "samples": samples}
     config = AlignConfig(**{k: v for k, v in settings.items() if v is not None})
+    export = _otel(otel)
     df = _read(data, sep=sep, on_bad_lines=on_bad_lines)
-    report = align_model(model_dir, df, config, output, sft_steps=sft_steps, threads=threads, progress=not quiet)
+    report = align_model(model_dir, df, config, output, sft_steps=sft_steps, threads=threads, progress=not quiet,
+                         otel=export)
     for h in report["history"]:
         auc = f", held-out AUC {h['heldout_auc']:.3f}" if "heldout_auc" in h else ""
         out.print(f"round {h['round']}: {h['rows']:,} rows, mean reward {h['reward_mean']:.3f}{auc}, "

@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from tabline.cli import _BAD_LINES_HELP, _DATA_HELP, _SEP_HELP, _friendly, _read, app, out
+from tabline.cli import _BAD_LINES_HELP, _DATA_HELP, _OTEL_HELP, _SEP_HELP, _friendly, _otel, _read, app, out
 from tabline.errors import InvalidArgumentError
 
 
@@ -181,12 +181,14 @@ def demo(
     time_budget: str = typer.Option("auto", "--time-budget", help=_BUDGET_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     no_view: bool = typer.Option(False, "--no-view", help="Do not write the line's page (line/view.html) at the end."),
+    otel: bool = typer.Option(False, "--otel", help=_OTEL_HELP),
 ) -> None:
     """The main job: learn a real table shipped with tabline, generate a synthetic copy, and score it."""
     from tabline.cli.line import print_view
     from tabline.demo import run_demo
 
-    folder = run_demo(output, seed=seed, time_budget_s=parse_budget(time_budget), progress=not quiet, console=out)
+    folder = run_demo(output, seed=seed, time_budget_s=parse_budget(time_budget), progress=not quiet, console=out,
+                      otel=_otel(otel))
     if not no_view:
         print_view(folder)
 

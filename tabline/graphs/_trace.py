@@ -2,7 +2,8 @@
 the graph's mermaid text.
 
 A node body returns ``(partial state update, trace info)``; `traced` gives LangGraph the plain
-``state -> partial state`` function and hands one event per execution to ``record``: run id, node, agent,
+``state -> partial state`` function and hands one event per execution to ``record``: when it ended (``ts``,
+Unix seconds; it began ``seconds`` earlier), run id, node, agent,
 the graph's own fields (``context``: the line's batch and arm, the TabGRAA loop's round), rows in and out,
 seconds, and whatever else the info holds. A node whose agent fails (`AgentError`) records an event with
 the error before the run stops.
@@ -40,10 +41,12 @@ def traced(node: str, body: NodeBody, *, run_id: str, context: Context, record: 
         try:
             update, info = body(state)
         except AgentError as exc:
-            record({"run_id": run_id, "node": node, "agent": exc.agent, **context(state, {}, {}),
+            record({"ts": round(time.time(), 3), "run_id": run_id, "node": node, "agent": exc.agent,
+                    **context(state, {}, {}),
                     "seconds": round(time.perf_counter() - started, 4), "error": str(exc)}, None)
             raise
-        event = {"run_id": run_id, "node": node, "agent": info.pop("agent", node), **context(state, update, info),
+        event = {"ts": round(time.time(), 3), "run_id": run_id, "node": node, "agent": info.pop("agent", node),
+                 **context(state, update, info),
                  "rows_in": info.pop("rows_in", None), "rows_out": info.pop("rows_out", None),
                  "seconds": round(time.perf_counter() - started, 4), **info}
         record(event, {**state, **update})

@@ -366,7 +366,7 @@ def _with_ids(agents: LineAgents, frame: pd.DataFrame, start: int) -> pd.DataFra
 def build_line_graph(runtime: LineRuntime, *, run_id: str,
                      on_event: Callable[[dict], None] | None = None) -> StateGraph:
     """The line of ``runtime``'s agents as an uncompiled graph. Every node execution appends one event to the
-    run folder's trace; ``on_event`` also receives it, with the state after the node."""
+    run folder's trace; ``on_event`` also receives it, with the state after the node (None when it failed)."""
     agents = runtime.agents
     arms = [a.name for a in agents.plan.arms]
 
@@ -378,7 +378,7 @@ def build_line_graph(runtime: LineRuntime, *, run_id: str,
 
     def record(event: dict, after: dict | None) -> None:
         runtime.folder.append_event(event)
-        if on_event is not None and after is not None:
+        if on_event is not None:
             on_event({**event, "state": after})
 
     graph = StateGraph(LineState)

@@ -43,6 +43,7 @@ from tabline import __version__
 from tabline._progress import progress_bar
 from tabline.errors import InvalidTableError
 from tabline.graphs._trace import mermaid, traced
+from tabline.otel import otel_export, run_spans
 from tabline.training.policies import load_policy
 from tabline.training.tabgraa import AlignConfig, Aligner
 
@@ -136,12 +137,14 @@ def build_tabgraa_graph(aligner: Aligner, *, run_id: str,
 # ---------------------------------------------------------------------- driver
 def align_model(model_dir: str | os.PathLike, data: pd.DataFrame, config: AlignConfig | None = None,
                 output: str | os.PathLike = "aligned", *, sft_steps: int = 0, threads: int | None = None,
-                progress: bool = True) -> dict[str, Any]:
+                progress: bool = True, otel: Any = None) -> dict[str, Any]:
     """Align the model in ``model_dir`` against the real rows ``data`` and write it to ``output``.
 
     ``sft_steps`` > 0 first fine-tunes on ``data`` (for a transformers model that has not seen the table;
-    trl's `SFTTrainer` does it) and the reference is taken after that. Returns the ``align.json`` content."""
+    trl's `SFTTrainer` does it) and the reference is taken after that. Returns the ``align.json`` content.
+    ``otel``: also export the trace as OpenTelemetry spans, as in `AssemblyLine.run` (`tabline.otel`)."""
     config = config or AlignConfig()
+    export = otel_export(otel)
     policy = load_policy(model_dir, data, threads=threads)
     schema = policy.schema
     missing = [c for c in schema.names if c not in data.columns]
@@ -156,9 +159,13 @@ def align_model(model_dir: str | os.PathLike, data: pd.DataFrame, config: AlignC
     aligner = Aligner(policy, real, config)
     run_id = uuid.uuid4().hex[:12]
     events: list[dict] = []
-    with progress_bar(config.rounds, f"aligning ({config.loss}, {config.reward} reward)", enabled=progress) as bar:
+    with run_spans(export, "align", run_id, {"tabline.model_dir": str(model_dir), "tabline.rounds": config.rounds,
+                                             "tabline.loss": config.loss, "tabline.reward": config.reward}) as spans, \
+            progress_bar(config.rounds, f"aligning ({config.loss}, {config.reward} reward)", enabled=progress) as bar:
         def on_event(event: dict) -> None:
             events.append(event)
+            if spans is not None:
+                spans.event(event)
             if event["node"] == "align":
                 bar.advance(1, info=f"round {event['round']}: {event.get('detail', {}).get('steps', 0)} steps")
 

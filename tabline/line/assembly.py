@@ -40,6 +40,7 @@ from tabline.graphs.line import build_line_graph, initial_state, mermaid
 from tabline.graphs.line_runtime import LineAgents, LineRuntime
 from tabline.io import through_parquet, write_text_atomic
 from tabline.line.driving import LineResult, drive, read_result
+from tabline.otel import OtelExport, otel_export
 from tabline.qc.chain import QCChain
 from tabline.run_folder import RunFolder
 from tabline.schema import Schema
@@ -175,14 +176,17 @@ class AssemblyLine:
 
     # ------------------------------------------------------------------ run
     def run(self, n_rows: int, output: str | os.PathLike | None = None, *, data: pd.DataFrame | None = None,
-            schema: Schema | None = None, progress: bool = True) -> LineResult:
+            schema: Schema | None = None, progress: bool = True, otel: Any = None) -> LineResult:
         """Generate until ``n_rows`` rows are accepted (or a budget ends the run) into run folder ``output``.
 
         ``data``: fit on this table inside the run folder (the folder exists before the fit starts, the LM
         checkpoints every epoch, and `resume` continues a fit that was killed); without it the line must
-        have been fitted with `fit`."""
+        have been fitted with `fit`. ``otel``: also export the trace as OpenTelemetry spans — by default when
+        ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set; True, False, or a ``TracerProvider`` / ``SpanExporter`` of yours
+        (`tabline.otel`, docs/otel.md)."""
         if not isinstance(n_rows, (int, np.integer)) or n_rows <= 0:
             raise InvalidArgumentError(f"n_rows must be a positive whole number, got {n_rows!r}")
+        export = otel_export(otel)
         if data is None:
             self._require_fitted()
         elif self.agents is not None:
@@ -211,7 +215,7 @@ class AssemblyLine:
                 **self._code_record()})
             if data is not None:
                 self._build(real, schema, progress=progress, folder=folder)
-            return self._start(folder, run_id, int(n_rows), progress)
+            return self._start(folder, run_id, int(n_rows), progress, export)
 
     def _code_record(self) -> dict[str, Any]:
         """Where the team's python agents came from: `resume` imports their refs again, looking in the same
@@ -221,7 +225,8 @@ class AssemblyLine:
             return {}
         return {"code": {"path": search_path(self.team), "modules": {ref: module_file(ref) for ref in refs}}}
 
-    def _start(self, folder: RunFolder, run_id: str, n_rows: int, progress: bool) -> LineResult:
+    def _start(self, folder: RunFolder, run_id: str, n_rows: int, progress: bool,
+               export: OtelExport | None = None) -> LineResult:
         """Save what the fitted line decided (plan, graph), mark the run as running and drive it."""
         agents = self.agents
         write_text_atomic(self.plan.model_dump_json(indent=2), folder.plan)
@@ -232,15 +237,17 @@ class AssemblyLine:
         write_text_atomic(mermaid(build_line_graph(runtime, run_id=run_id)), folder.path / "graph.mmd")
         if folder.read_manifest().get("status") != "running":
             folder.update_manifest(status="running", uses_lm=self.lm is not None)
-        return drive(runtime, run_id, initial_state(agents, n_rows), progress)
+        return drive(runtime, run_id, initial_state(agents, n_rows), progress, export)
 
     @classmethod
     def resume(cls, run_dir: str | os.PathLike, *, progress: bool = True,
-               models: dict[str, Any] | None = None) -> LineResult:
+               models: dict[str, Any] | None = None, otel: Any = None) -> LineResult:
         """Continue a run from where it stopped — in the LM's fit (from its last epoch) or between batches
         (from the last checkpoint); a finished run is read back. ``models``: the Python chat models the run
         was started with (shorthands are rebuilt on their own). Nothing is unpickled: the line is re-fitted
-        from the folder's plain files with the run's seeds, which gives the same agents."""
+        from the folder's plain files with the run's seeds, which gives the same agents. ``otel``: as in `run`
+        (the continued part is one more run span, with the same run id)."""
+        export = otel_export(otel)
         folder = RunFolder(run_dir)
         with folder.lock(), _resume_hint(folder):
             manifest = folder.read_manifest()
@@ -262,7 +269,7 @@ class AssemblyLine:
             real = folder.read_table(folder.real, "the real rows the line learns from")
             line._build(real, schema, progress=progress, folder=folder,
                         lm_config=TabularLMConfig(**manifest["lm"]))
-            return line._start(folder, manifest["run_id"], int(manifest["n_rows"]), progress)
+            return line._start(folder, manifest["run_id"], int(manifest["n_rows"]), progress, export)
 
 
 @contextlib.contextmanager

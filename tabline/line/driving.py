@@ -24,6 +24,7 @@ from tabline.errors import OutputError, TablineError
 from tabline.graphs.line import build_line_graph
 from tabline.graphs.line_runtime import LineRuntime
 from tabline.io import write_csv_atomic, write_text_atomic
+from tabline.otel import OtelExport, RunSpans, run_spans
 from tabline.run_folder import RunFolder
 from tabline.schema import Schema
 
@@ -48,10 +49,24 @@ class LineResult:
 
 
 
-def drive(runtime: LineRuntime, run_id: str, initial: dict, progress: bool) -> LineResult:
-    """Run the line of ``runtime`` in its folder from ``initial`` — or from the folder's last checkpoint."""
+def drive(runtime: LineRuntime, run_id: str, initial: dict, progress: bool,
+          export: OtelExport | None = None) -> LineResult:
+    """Run the line of ``runtime`` in its folder from ``initial`` — or from the folder's last checkpoint.
+    With ``export``, every trace event is also a span (`tabline.otel`), flushed before this returns or raises."""
+    n_rows = runtime.folder.read_manifest()["n_rows"]
+    with run_spans(export, "run", run_id, {"tabline.run_dir": str(runtime.folder.path),
+                                           "tabline.n_rows": n_rows}) as spans:
+        result = _drive(runtime, run_id, initial, progress, n_rows, spans)
+        if spans is not None:
+            r = result.report
+            spans.note(stop_reason=r["stop_reason"], accepted=r["accepted"], generated=r["generated"],
+                       batches=r["batches"])
+    return result
+
+
+def _drive(runtime: LineRuntime, run_id: str, initial: dict, progress: bool, n_rows: int,
+           spans: RunSpans | None) -> LineResult:
     folder, agents = runtime.folder, runtime.agents
-    n_rows = folder.read_manifest()["n_rows"]
     config = {"configurable": {"thread_id": run_id}, "recursion_limit": 10_000_000}
     conn = sqlite3.connect(folder.checkpoints, check_same_thread=False)
     try:
@@ -60,7 +75,9 @@ def drive(runtime: LineRuntime, run_id: str, initial: dict, progress: bool) -> L
         saver = SqliteSaver(conn, serde=JsonPlusSerializer(allowed_msgpack_modules=None))
         with line_progress(n_rows, enabled=progress) as bar:
             def on_event(event: dict) -> None:
-                if event["node"] == "bandit":
+                if spans is not None:
+                    spans.event(event)
+                if event["node"] == "bandit" and event["state"] is not None:
                     s = event["state"]
                     bar(s["accepted"], event["arm"], event["rows_out"] / max(1, event["rows_in"]))
 
@@ -72,6 +89,8 @@ def drive(runtime: LineRuntime, run_id: str, initial: dict, progress: bool) -> L
                                        "cannot continue; finish it with that version, or start the run again "
                                        "(same seed, same rows)")
                 initial = None
+                if spans is not None:
+                    spans.note(resumed=True)
                 if agents.alignment is not None:
                     agents.alignment.restore(agents.lm, folder.path, snapshot.values.get("lm_dir"),
                                              agents.coordinator.real)

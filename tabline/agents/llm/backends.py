@@ -166,6 +166,39 @@ class ModelRef:
         return self.spec
 
     @property
+    def model_name(self) -> str:
+        """The model as a request names it — ``gpt-4o-mini``, ``Qwen/Qwen2.5-7B-Instruct``, a local folder's name,
+        a registered model's name — without the server's address (traces show it).
+
+        Example:
+            >>> ModelRef("openai-compatible:http://127.0.0.1:9/v1:llama3.1:8b").model_name
+            'llama3.1:8b'
+        """
+        if self.spec in self._registry or self.spec == "embedded":
+            return self.spec
+        try:
+            _, location, model = parse_model_spec(self.spec)
+        except InvalidModelSpecError:  # a registered name on a copy that dropped the registry
+            return self.spec
+        return model or Path(location).name or self.spec
+
+    @property
+    def system(self) -> str:
+        """Who serves the model, as OpenTelemetry's GenAI conventions name it (``gen_ai.system``): ``openai``
+        for every OpenAI-protocol server (their clients cannot tell vLLM from OpenAI), ``huggingface`` for a local
+        transformers model, ``langchain`` for a registered chat model.
+
+        Example:
+            >>> ModelRef("openai:gpt-4o-mini").system, ModelRef("openai-compatible:http://127.0.0.1:9/v1:m").system
+            ('openai', 'openai')
+        """
+        try:
+            kind = "registered" if self.spec in self._registry else parse_model_spec(self.spec)[0]
+        except InvalidModelSpecError:
+            kind = "registered"
+        return {"hf": "huggingface", "registered": "langchain", "embedded": "tabline"}.get(kind, "openai")
+
+    @property
     def cached(self) -> bool:
         return self.settings.cache if self.settings.cache is not None else self.temperature == 0
 

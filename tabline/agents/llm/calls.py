@@ -72,6 +72,8 @@ class Usage:
     repairs: int = 0  # re-asks after an answer that did not parse or validate
     failures: int = 0  # items given up after the last attempt (their raw text is kept)
     cost_usd: float | None = None
+    model: str | None = None  # the model that answered, as the backend named it (else as it was asked for)
+    system: str | None = None  # who serves it, in OpenTelemetry's GenAI words (`ModelRef.system`)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, **counts: float) -> None:
@@ -82,14 +84,21 @@ class Usage:
                 else:
                     setattr(self, k, getattr(self, k) + int(v))
 
+    def name(self, model: str, system: str) -> None:
+        """Which model the counts are for (the last one named wins: one agent asks one model)."""
+        with self._lock:
+            self.model, self.system = model, system
+
     def take(self) -> dict[str, Any] | None:
-        """The counts so far as a dict (None when nothing happened), then zero them."""
+        """The counts so far as a dict (None when nothing happened), then zero them. ``model`` and ``system``
+        are in it once a call named them."""
         with self._lock:
             out = {k: getattr(self, k) for k in ("calls", "cached", "input_tokens", "output_tokens", "retries",
                                                   "repairs", "failures")}
             out["cost_usd"] = None if self.cost_usd is None else round(self.cost_usd, 6)
-            for k in out:
-                setattr(self, k, None if k == "cost_usd" else 0)
+            out.update({k: getattr(self, k) for k in ("model", "system") if getattr(self, k)})
+            for k in (*out, "model", "system"):
+                setattr(self, k, None if k in ("cost_usd", "model", "system") else 0)
         return out if any(out[k] for k in ("calls", "cached", "failures")) else None
 
     def __getstate__(self) -> dict:
@@ -100,13 +109,25 @@ class Usage:
 
 
 def merge_usage(parts: list[dict[str, Any] | None]) -> dict[str, Any] | None:
-    """Sum several `Usage.take` results (None entries skipped)."""
+    """Sum several `Usage.take` results (None entries skipped); the models (and systems) they name are listed
+    once each, comma-separated.
+
+    Example:
+        >>> a = {"calls": 1, "input_tokens": 10, "cost_usd": None, "model": "m1", "system": "openai"}
+        >>> merge_usage([a, None, {**a, "model": "m2"}])
+        {'calls': 2, 'input_tokens': 20, 'cost_usd': None, 'model': 'm1, m2', 'system': 'openai'}
+    """
     parts = [p for p in parts if p]
     if not parts:
         return None
-    out = {k: sum(p[k] for p in parts) for k in parts[0] if k != "cost_usd"}
+    names = ("cost_usd", "model", "system")
+    out = {k: sum(p.get(k, 0) for p in parts) for k in parts[0] if k not in names}
     costs = [p["cost_usd"] for p in parts if p.get("cost_usd") is not None]
     out["cost_usd"] = round(sum(costs), 6) if costs else None
+    for k in ("model", "system"):
+        seen = dict.fromkeys(n for p in parts for n in str(p.get(k) or "").split(", ") if n)
+        if seen:
+            out[k] = ", ".join(seen)
     return out
 
 
@@ -237,6 +258,7 @@ class StructuredCaller:
             kwargs["seed"] = seed
         jitter = random.Random()
         last = ""
+        self.usage.name(self.ref.model_name, self.ref.system)
         for retry in range(settings.transient_retries + 1):
             try:
                 async with semaphore:
@@ -267,6 +289,9 @@ class StructuredCaller:
                            output_tokens=getattr(usage, "completion_tokens", 0) or 0)
 
     def _count(self, message: AIMessage) -> None:
+        reported = message.response_metadata.get("model_name")
+        if reported:
+            self.usage.name(str(reported), self.ref.system)
         if message.response_metadata.get("cache_hit"):
             self.usage.add(cached=1)
             return
