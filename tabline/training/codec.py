@@ -174,8 +174,14 @@ def decode_column(code: ColumnCode, col: Column, toks: np.ndarray, rng: np.rando
             x = round_decimals(x, col.decimals)
         x = np.where(null, np.nan, np.clip(x, col.min, col.max))
     if code.is_datetime:
-        t = pd.to_datetime(pd.Series(x), unit="s").dt.round("us")  # float seconds are exact to a microsecond at best
-        return pd.Series(t.dt.strftime(col.datetime_format), dtype=object).where(~null, None)
+        # Only the values that exist are converted: pandas converts under np.errstate(over="raise"), and an
+        # all-NaN array was seen to trip it ("overflow encountered in multiply") after torch had sampled.
+        out = np.full(len(x), None, dtype=object)
+        there = ~np.isnan(x) & ~null
+        if there.any():
+            t = pd.to_datetime(pd.Series(x[there]), unit="s").dt.round("us")  # float seconds: exact to 1 µs at best
+            out[there] = t.dt.strftime(col.datetime_format).to_numpy(dtype=object)
+        return pd.Series(out, dtype=object)
     return pd.Series(x)
 
 

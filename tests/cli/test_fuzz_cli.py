@@ -12,6 +12,7 @@ from pathlib import Path
 
 from fuzz_tables import csv_texts
 from hypothesis import HealthCheck, given, settings
+import pandas as pd
 from typer.testing import CliRunner
 
 from tabline.cli import app
@@ -61,3 +62,28 @@ def test_fuzzed_tables_fit_and_sample_or_stop_with_one_clear_error(record_proper
     print(f"fuzz fit+sample: {sum(outcomes.values())} cases {dict(outcomes)}")
     record_property("fuzz_cases", dict(outcomes))
     assert outcomes["sampled"] >= 10 and outcomes["fit-error"] >= 5, outcomes
+
+
+# A case the fuzzer found: a date column with one value and blanks. Sampling died in pandas' date conversion
+# ("overflow encountered in multiply", raised under pandas' own np.errstate) on an all-blank redraw, with torch
+# on one thread; decode_column now converts only the dates that exist.
+ONE_DATE_AND_BLANKS = 'c0,c1,c2\n,,0.0\n,,654510.0469288907\n2020-01-31,,618303.2660926683\n,,0.0\n,,555541.7337280803\n,7,999999.0\n,,2.0\n2020-01-31,,0.0\n,,5.0\n,,4.57014095374948e-235\n,,271893.53422413743\n,,0.0\n,,0.0\n,,0.0\n,7,6.847417674603074e-99\n,,0.0\n,,2.2250738585e-313\n,7,428393.79068131605\n,,647054.2758142238\n,,788923.2753730156\n2020-01-31,7,0.0\n,,0.0\n,7,0.0\n,,909140.2894179125\n,7,0.0\n2020-01-31,,1.1801248461807538e-63\n2020-01-31,,-777089.9278268106\n,7,386545.498084564\n2020-01-31,,-5.098196481118351e-294\n,,-537282.2711222293\n,7,0.0\n,,5e-324\n2020-01-31,,0.0\n,,0.0\n,,0.0\n,,0.0\n2020-01-31,7,0.0\n2020-01-31,7,0.0\n,7,-1.401298464324817e-45\n,,70388.52915266622\n,,-407768.0482073579\n2020-01-31,7,0.0\n,,0.0\n,,274293.5773387309\n,,337465.0110709362\n,7,-104865.2137787831\n2020-01-31,7,0.0\n,7,0.0\n2020-01-31,,0.3\n,,-30443.627038321923\n2020-01-31,,0.6\n,,62686.957038703375\n,,0.0\n,,0.0\n'
+
+
+def test_a_date_column_with_one_value_and_blanks_samples(tmp_path):
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        data = tmp_path / "data.csv"
+        data.write_text(ONE_DATE_AND_BLANKS, encoding="utf-8", newline="")
+        fitted = runner.invoke(app, ["fit", str(data), "-o", str(tmp_path / "model"), "--epochs", "1", "-q"])
+        results = [runner.invoke(app, ["sample", str(tmp_path / "model"), "-n", "20", "-o", str(tmp_path / f"{s}.csv"),
+                                       "-q", "--seed", str(s)]) for s in range(4)]
+    finally:
+        torch.set_num_threads(threads)
+    assert fitted.exit_code == 0, fitted.output
+    assert [r.exit_code for r in results] == [0] * 4, [repr(r.exception) for r in results]
+    dates = pd.concat([read_table(tmp_path / f"{s}.csv", notes=[])["c0"] for s in range(4)])
+    assert set(dates.dropna().astype(str)) == {"2020-01-31"} and dates.isna().any()
