@@ -94,18 +94,14 @@ class DreamItem:
 
     def to_json(self) -> dict[str, Any]:
         """Plain data (a checkpoint holds it); `from_json` reads it back to an equal item."""
-        t = self.table
-        return {"table": {"json": render(t, "json"), "kind": t.kind, "title": t.title, "key": t.key,
-                          "formulas": list(t.formulas), "notes": list(t.notes)},
+        return {"table": table_to_json(self.table),
                 "fmt": self.fmt, "task_type": self.task_type, "program": self.program, "template": self.template,
                 "answer": self.answer.to_json(), "direction": self.direction, "round": self.round,
                 "parent": self.parent, "steps": list(self.steps), "provenance": self.provenance}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "DreamItem":
-        t = data["table"]
-        table = parse(t["json"], "json", kind=t["kind"], title=t["title"])
-        table = replace(table, key=t["key"], formulas=tuple(t["formulas"]), notes=tuple(t["notes"]))
+        table = table_from_json(data["table"])
         a = data["answer"]
         return cls(table, data["fmt"], data["task_type"], data["program"], data["template"], Answer(a["kind"], a["value"]),
                    data["direction"], data["round"], data["parent"], tuple(data["steps"]), data["provenance"])
@@ -117,6 +113,23 @@ class DreamItem:
         return build_item(child.table, child.fmt, child.task_type, child.program, child.template,
                           direction=child.direction, round=child.round, parent=child.parent, steps=child.steps,
                           provenance=child.provenance)
+
+
+def table_to_json(table: DreamTable) -> dict[str, Any]:
+    """A table as plain data (its JSON rendering and attributes); `table_from_json` reads it back.
+
+    Example:
+        >>> t = DreamTable.from_frame(pd.DataFrame({"k": ["a"], "v": [1.5]}), kind="hierarchical")
+        >>> table_from_json(table_to_json(t)).data.equals(t.data)
+        True
+    """
+    return {"json": render(table, "json"), "kind": table.kind, "title": table.title, "key": table.key,
+            "formulas": list(table.formulas), "notes": list(table.notes)}
+
+
+def table_from_json(data: dict[str, Any]) -> DreamTable:
+    table = parse(data["json"], "json", kind=data["kind"], title=data["title"])
+    return replace(table, key=data["key"], formulas=tuple(data["formulas"]), notes=tuple(data["notes"]))
 
 
 def build_item(table: DreamTable, fmt: str, task_type: str, program: Program, template: int, **extra: Any) -> DreamItem:
@@ -148,4 +161,4 @@ def counts(items: Iterable[DreamItem], by: str) -> dict[str, int]:
     return {str(k): int(v) for k, v in sorted(series.value_counts().items())}
 
 
-__all__ = ["DreamItem", "SYSTEM_PROMPT", "build_item", "counts", "write_jsonl"]
+__all__ = ["DreamItem", "SYSTEM_PROMPT", "build_item", "counts", "table_from_json", "table_to_json", "write_jsonl"]
