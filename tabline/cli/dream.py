@@ -36,6 +36,9 @@ def dream(
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Run folder (default: runs/dream-<time>)."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the dream run in this folder."),
+    sft: Optional[Path] = typer.Option(None, "--sft", help="Then fine-tune the hf: target on the weaknesses (trl "
+                                       "SFTTrainer) and save it to this folder."),
+    sft_steps: int = typer.Option(100, "--sft-steps", help="Optimizer steps of --sft."),
     sep: Optional[str] = typer.Option(None, "--sep", help=_SEP_HELP),
     on_bad_lines: str = typer.Option("error", "--on-bad-lines", help=_BAD_LINES_HELP),
 ) -> None:
@@ -45,6 +48,9 @@ def dream(
     from tabline.dream.config import DreamConfig
     from tabline.line.dreamer import Dreamer
 
+    if sft is not None and not (target_model or "").startswith("hf:"):
+        raise InvalidArgumentError(f"--sft fine-tunes a local target model (--target-model hf:PATH); got "
+                                   f"{target_model or 'no target model'}")
     if resume is not None:
         if tables:
             raise InvalidArgumentError("--resume takes only the run folder; the tables were fixed when the run began")
@@ -63,6 +69,19 @@ def dream(
                   highlight=False)
         result = dreamer.run(frames, output)
     _print(result)
+    if sft is not None:
+        _fine_tune(target_model.removeprefix("hf:"), result, sft, sft_steps, seed)
+
+
+def _fine_tune(model_dir: str, result, output: Path, steps: int, seed: int) -> None:
+    from tabline.training.chat_sft import ChatSFTConfig, sft_chat_model
+
+    if not result.dataset:
+        err.print("note: no weaknesses were kept, so there is nothing to fine-tune on; --sft skipped")
+        return
+    done = sft_chat_model(model_dir, result.run_dir / "dataset.jsonl", output, ChatSFTConfig(steps=steps, seed=seed))
+    out.print(f"fine-tuned on {done['rows']} rows for {done['steps']} steps (loss {done['loss']:.3f}) → {output}",
+              highlight=False)
 
 
 def _print(result) -> None:

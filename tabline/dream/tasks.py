@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from tabline.dream.programs import Program, Unanswerable, format_number
+from tabline.dream.programs import Program, Unanswerable, execute, format_number
 from tabline.dream.table import DreamTable, cell_text, column_kind
 
 # ---------------------------------------------------------------------- picking parts of a table
@@ -110,15 +110,14 @@ def _claim_cell(t, rng) -> Program:
 
 
 def _claim_total(t, rng) -> Program:
-    from tabline.dream.programs import execute
-
     col, agg = _numeric(t, rng), str(rng.choice(["sum", "mean"]))
     actual = execute({"op": agg, "column": col}, t.data).value
-    # a false claim is off by 10-30 %: clearly wrong to anyone who computes, plausible to one who guesses
-    claimed = actual if rng.random() < 0.5 else actual * float(rng.choice([0.7, 0.8, 0.9, 1.1, 1.2, 1.3]))
-    claimed = claimed if claimed != actual else actual + 1.0
-    return {"op": "claim_total", "agg": agg, "column": col, "value": round(float(claimed), 4) if claimed != actual
-            else float(actual)}
+    if rng.random() < 0.5:
+        return {"op": "claim_total", "agg": agg, "column": col, "value": actual}
+    # a false claim is off by 10-30 %: clearly wrong to anyone who computes, plausible to one who guesses;
+    # stored as shown (4 decimals) and never equal to the truth, even when the truth is 0
+    claimed = float(format_number(actual * float(rng.choice([0.7, 0.8, 0.9, 1.1, 1.2, 1.3])))) if actual else 1.0
+    return {"op": "claim_total", "agg": agg, "column": col, "value": claimed}
 
 
 def _lookup(t, rng) -> Program:

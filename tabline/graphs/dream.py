@@ -204,7 +204,8 @@ def select(rt: "DreamRuntime", state: DreamState) -> Step:
                "by_verdict": ({str(k): int(v) for k, v in pd.Series([v["verdict"] for v in state["verdicts"]],
                                                                     dtype=object).value_counts().items()}
                               if filtered else {})}
-    stop = "rounds" if r >= config.rounds else "no weaknesses" if not kept else ""
+    stop = ("rounds" if r >= config.rounds else "nothing to evolve" if not items else
+            "no weaknesses" if not kept else "")
     return {"round": r + 1, "parents": kept_items, "candidates": [], "replies": [], "verdicts": [],
             "history": [*state["history"], summary], "stop": stop}, {
         "agent": "weakness selection" if filtered else "unfiltered", "rows_in": len(items), "rows_out": len(kept),

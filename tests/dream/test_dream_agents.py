@@ -89,3 +89,28 @@ def test_sub_tables_can_take_rows_from_the_tabular_lm(diamonds):
     assert all("rows from the TabularLM" in t.title and len(t.data) == 5 for t in made.tables)
     assert all(set(t.data.columns) - {"item"} <= set(real.columns) | {c for c in t.data.columns if "minus" in c}
                for t in made.tables)
+
+
+def test_a_local_hf_target_answers_every_item(tmp_path):
+    # Setup: a random-weight chat model (gibberish replies) behind the in-process hf: backend
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "agents" / "llm"))
+    from tiny_hf import make_tiny_chat_model
+
+    model = make_tiny_chat_model(tmp_path / "tiny", n_positions=1024)
+    table = DreamTable.from_frame(pd.DataFrame({"k": ["a", "b"], "v": [1, 2]}))
+    items = [build_item(table, "csv", "max", {"op": "max", "column": "v", "where": []}, t) for t in range(2)]
+    ref = ModelRef(f"hf:{model}", temperature=0.0, settings=LLMSettings(cache=False, attempts=1, max_tokens=8))
+    # Run
+    answers = LLMAnswerer(ref).answer(items)
+    verdicts, _ = ProgramJudge().judge(items, answers.replies)
+    # Assert: one call per item, its raw text kept and handed to the checker as the reply when it is not JSON
+    assert [c["item"] for c in answers.calls] == [i.id for i in items]
+    for reply, call, verdict in zip(answers.replies, answers.calls, verdicts):
+        assert call["attempts"] == 1 and len(call["raw"]) == 1
+        if not reply.structured and not reply.error:
+            assert reply.text == call["raw"][0] and verdict.verdict in ("correct", "wrong", "unparsable")
+        if reply.error:
+            assert verdict.verdict == "failed"

@@ -76,3 +76,29 @@ def test_sft_trainer_takes_the_rows_unchanged(diamonds, tmp_path):
     assert np.isfinite(result.training_loss)
     changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
     assert changed  # two steps moved the weights
+
+
+def test_sft_chat_model_saves_changed_weights(diamonds, tmp_path):
+    from safetensors.torch import load_file
+
+    from tabline.training.chat_sft import ChatSFTConfig, sft_chat_model
+
+    path = tmp_path / "dream.jsonl"
+    write_jsonl(_items(diamonds)[:6], path)
+    model_dir = make_tiny_chat_model(tmp_path / "tiny")
+    done = sft_chat_model(model_dir, path, tmp_path / "tuned", ChatSFTConfig(steps=2, batch_size=2,
+                                                                             learning_rate=1e-3, max_length=512))
+    before, after = (load_file(d / "model.safetensors") for d in (model_dir, tmp_path / "tuned"))
+    assert done["steps"] == 2 and np.isfinite(done["loss"]) and done["rows"] == 6
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    assert (tmp_path / "tuned" / "tokenizer_config.json").exists()
+
+
+def test_sft_needs_an_hf_target(tmp_path):
+    from typer.testing import CliRunner
+
+    from tabline.cli import app
+
+    r = CliRunner().invoke(app, ["dream", "--sft", str(tmp_path / "m"), "-o", str(tmp_path / "run")])
+    assert r.exit_code == 2 and "--sft fine-tunes a local target model" in r.output
+    assert not (tmp_path / "run").exists()
