@@ -149,15 +149,15 @@ class SubTableMaker:
     def make(self, n: int, rng: np.random.Generator) -> MadeTables:
         names = list(self.frames)
         tables: list[DreamTable] = []
-        for k in range(n):
-            source = names[k % len(names)]
+        for j, source in enumerate(names):  # sources in turn: source j makes tables j, j + len(names), ...
+            count = len(range(j, n, len(names)))
+            if not count:
+                continue
             frame = self.frames[source]
             if self.lm is not None and source == self.lm_source:
-                frame = self.lm.sample(self.spec.rows[1], seed=int(rng.integers(2**31)), progress=False)
+                frame = self.lm.sample(count * self.spec.rows[1], seed=int(rng.integers(2**31)), progress=False)
                 source = f"{source} (rows from the TabularLM)"
-            tables += sub_tables(frame, 1, self.spec, rng, source=source)
-        # titles say which sample of which source each table is, counted over all of them
-        tables = [replace(t, title=f"{t.title.rsplit(' (sample', 1)[0]} (sample {k + 1})") for k, t in enumerate(tables)]
+            tables += sub_tables(frame, count, self.spec, rng, source=source)
         return MadeTables(tables)
 
 

@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field, replace
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -55,9 +56,14 @@ class DreamItem:
     steps: tuple[str, ...] = ()
     provenance: dict[str, Any] = field(default_factory=dict)
 
-    @property
+    @cached_property
+    def table_json(self) -> dict[str, Any]:
+        """The table as plain data, made once per item (rendering is the costly part of an item's life)."""
+        return table_to_json(self.table)
+
+    @cached_property
     def id(self) -> str:
-        blob = json.dumps([render(self.table, "json"), self.table.kind, self.table.title, self.fmt, self.program,
+        blob = json.dumps([self.table_json["json"], self.table.kind, self.table.title, self.fmt, self.program,
                            self.template], sort_keys=True, default=str)
         return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
@@ -94,7 +100,7 @@ class DreamItem:
 
     def to_json(self) -> dict[str, Any]:
         """Plain data (a checkpoint holds it); `from_json` reads it back to an equal item."""
-        return {"table": table_to_json(self.table),
+        return {"table": self.table_json,
                 "fmt": self.fmt, "task_type": self.task_type, "program": self.program, "template": self.template,
                 "answer": self.answer.to_json(), "direction": self.direction, "round": self.round,
                 "parent": self.parent, "steps": list(self.steps), "provenance": self.provenance}
@@ -128,8 +134,16 @@ def table_to_json(table: DreamTable) -> dict[str, Any]:
 
 
 def table_from_json(data: dict[str, Any]) -> DreamTable:
-    table = parse(data["json"], "json", kind=data["kind"], title=data["title"])
-    return replace(table, key=data["key"], formulas=tuple(data["formulas"]), notes=tuple(data["notes"]))
+    return _parsed(data["json"], data["kind"], data["title"], data["key"], tuple(data["formulas"]), tuple(data["notes"]))
+
+
+@lru_cache(maxsize=4096)
+def _parsed(text: str, kind: str, title: str, key: str | None, formulas: tuple[str, ...],
+            notes: tuple[str, ...]) -> DreamTable:
+    # Many items share one table, and every node reads its items back: parse each table once. Safe because a
+    # DreamTable is never changed in place (every evolution builds new data).
+    table = parse(text, "json", kind=kind, title=title)
+    return replace(table, key=key, formulas=formulas, notes=notes)
 
 
 def build_item(table: DreamTable, fmt: str, task_type: str, program: Program, template: int, **extra: Any) -> DreamItem:
