@@ -39,6 +39,7 @@ def dream(
     sft: Optional[Path] = typer.Option(None, "--sft", help="Then fine-tune the hf: target on the weaknesses (trl "
                                        "SFTTrainer) and save it to this folder."),
     sft_steps: int = typer.Option(100, "--sft-steps", help="Optimizer steps of --sft."),
+    no_view: bool = typer.Option(False, "--no-view", help="Do not write the run's page (view.html) at the end."),
     sep: Optional[str] = typer.Option(None, "--sep", help=_SEP_HELP),
     on_bad_lines: str = typer.Option("error", "--on-bad-lines", help=_BAD_LINES_HELP),
 ) -> None:
@@ -69,6 +70,10 @@ def dream(
                   highlight=False)
         result = dreamer.run(frames, output)
     _print(result)
+    if not no_view:
+        from tabline.cli.line import print_view
+
+        print_view(result.run_dir)
     if sft is not None:
         _fine_tune(target_model.removeprefix("hf:"), result, sft, sft_steps, seed)
 

@@ -48,7 +48,11 @@ def _status(run: RunData) -> str:
 
 
 def render_view(run_dir: str | Path) -> str:
-    """The page of the run in ``run_dir``, as HTML text."""
+    """The page of the run in ``run_dir``, as HTML text (a `tabline dream` run gets its own page)."""
+    if _kind(run_dir) == "dream":
+        from tabline.view.dream import render_dream_view
+
+        return render_dream_view(run_dir)
     run = read_run(run_dir)
     figs = Figures()
     warnings = []
@@ -61,6 +65,15 @@ def render_view(run_dir: str | Path) -> str:
     run_id = run.manifest.get("run_id") or (run.report or {}).get("run_id") or "?"
     return page(f"tabline run {run_id} — {run.path.name}", _status(run),
                 [(a, t) for a, t, _ in SECTIONS], body, _plotly_js())
+
+
+def _kind(run_dir: str | Path) -> str:
+    import json
+
+    try:
+        return json.loads((Path(run_dir) / "run.json").read_text(encoding="utf-8")).get("kind", "line")
+    except (OSError, ValueError, AttributeError):
+        return "line"
 
 
 def write_view(run_dir: str | Path, output: str | Path | None = None) -> Path:

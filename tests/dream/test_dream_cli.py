@@ -23,6 +23,10 @@ def test_demo_table_without_target_writes_the_unfiltered_set(tmp_path):
     assert {p["provenance"] and json.loads(p["provenance"])["table"].startswith("diamonds") for p in ds} == {True}
     manifest = json.loads((out / "run.json").read_text())
     assert manifest["status"] == "done" and manifest["kind"] == "dream"
+    page = (out / "view.html").read_text()  # the run's page, written at the end
+    first = json.loads((out / "items.jsonl").read_text().splitlines()[0])
+    instruction = first["messages"][1]["content"].split("\n\n")[0]
+    assert "kept items per task type" in page and json.dumps(instruction)[1:-1] in page
     before = (out / "dataset.jsonl").read_bytes()
     again = CliRunner().invoke(app, ["dream", "--resume", str(out)])  # a finished run is read back, not re-run
     assert again.exit_code == 0 and "round 2: 12 items" in again.output
@@ -56,6 +60,15 @@ def test_bad_input_exits_2_with_a_clear_message(args, message, tmp_path):
     assert r.exit_code == 2, r.output
     assert message in " ".join(r.output.split())
     assert "Traceback" not in r.output
+
+
+def test_a_dream_run_is_not_resumed_as_a_line_run(tmp_path):
+    out = tmp_path / "run"
+    assert CliRunner().invoke(app, ["dream", "--rounds", "1", "--per-round", "3", "--tables", "1", "--no-view",
+                                    "-o", str(out)]).exit_code == 0
+    assert not (out / "view.html").exists()
+    r = CliRunner().invoke(app, ["run", "--resume", str(out)])
+    assert r.exit_code == 2 and f"continue it with `tabline dream --resume {out}`" in " ".join(r.output.split())
 
 
 def test_an_existing_run_folder_is_refused(tmp_path):
