@@ -20,10 +20,9 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
-import pandas as pd
 
 from tabline.dream.programs import Program, Unanswerable, execute, format_number
-from tabline.dream.table import DreamTable, cell_text, column_kind
+from tabline.dream.table import DreamTable, cell_text
 
 # ---------------------------------------------------------------------- picking parts of a table
 def _choice(rng: np.random.Generator, items: list, what: str) -> Any:
