@@ -60,6 +60,8 @@ class RunLockedError(TablineError):
 class RunFolder:
     """Paths and plain-data readers/writers of one run folder (see the module docstring for the layout)."""
 
+    command = "tabline run"  # the command that starts and resumes this kind of run (named in messages)
+
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.batches = self.path / "batches"
@@ -81,10 +83,14 @@ class RunFolder:
         if self.path.exists() and not self.path.is_dir():
             raise TablineError(f"{self.path} exists and is not a folder")
         if self.manifest.exists():
-            raise TablineError(f"{self.path} already holds a run; continue it with `tabline run --resume "
+            raise TablineError(f"{self.path} already holds a run; continue it with `{self.command} --resume "
                                f"{self.path}` or choose another output folder")
-        with writing(self.batches):
-            self.batches.mkdir(parents=True, exist_ok=True)
+        for folder in self._folders():
+            with writing(folder):
+                folder.mkdir(parents=True, exist_ok=True)
+
+    def _folders(self) -> list[Path]:
+        return [self.batches]
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -104,7 +110,7 @@ class RunFolder:
             except BlockingIOError:
                 holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
                 raise RunLockedError(f"{self.path} is in use by {holder}; wait for it to finish or stop it, "
-                                     f"then `tabline run --resume {self.path}`") from None
+                                     f"then `{self.command} --resume {self.path}`") from None
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since "
                           f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode(), 0)
@@ -117,7 +123,7 @@ class RunFolder:
         try:
             data = json.loads(self.manifest.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise TablineError(f"{self.path} is not a run folder (no run.json); start a run with `tabline run`") from None
+            raise TablineError(f"{self.path} is not a run folder (no run.json); start a run with `{self.command}`") from None
         except (OSError, json.JSONDecodeError) as exc:
             raise TablineError(f"cannot read {self.manifest}: {exc}") from None
         if data.get("format") != FORMAT:
@@ -143,7 +149,7 @@ class RunFolder:
             return pd.read_parquet(path)
         except FileNotFoundError:
             raise TablineError(f"run folder {self.path} is missing {path.name} ({what}); it was deleted or moved — "
-                               f"restore it, then `tabline run --resume {self.path}`") from None
+                               f"restore it, then `{self.command} --resume {self.path}`") from None
         except (OSError, ValueError) as exc:
             raise TablineError(f"run folder {self.path}: {path.name} ({what}) is damaged: {exc}") from None
 
@@ -191,6 +197,48 @@ class RunFolder:
             fh.write(line + "\n")
             fh.flush()
             os.fsync(fh.fileno())
+
+
+class DreamFolder(RunFolder):
+    """A `tabline dream` run folder: run.json, .lock, trace.jsonl, checkpoints.sqlite and graph.mmd as in a
+    line's, plus ``tables/`` (the user's tables, Parquet), ``rounds/round-NN.json`` (each finished round's
+    items with their replies and verdicts, written before the checkpoint that counts the round, so a kill
+    never loses or doubles a round), ``rounds/llm-NN-<agent>.json`` (LLM calls), and at the end
+    ``dataset.jsonl`` (the training rows), ``items.jsonl`` (every item with its verdict) and ``report.json``.
+
+    Example:
+        >>> import tempfile
+        >>> folder = DreamFolder(tempfile.mkdtemp())
+        >>> folder.write_round(2, [{"id": "a"}]); folder.read_rounds(2)
+        [[], [{'id': 'a'}]]
+    """
+
+    command = "tabline dream"
+    tables = property(lambda self: self.path / "tables")
+    rounds = property(lambda self: self.path / "rounds")
+
+    def _folders(self) -> list[Path]:
+        return [self.rounds, self.tables]
+
+    def write_round(self, round_no: int, items: list[dict[str, Any]]) -> None:
+        write_text_atomic(json.dumps(items, default=str, ensure_ascii=False), self.rounds / f"round-{round_no:02d}.json")
+
+    def read_rounds(self, upto: int) -> list[list[dict[str, Any]]]:
+        """Rounds 1..upto (a round that is missing reads as empty: it made no file)."""
+        out = []
+        for r in range(1, upto + 1):
+            path = self.rounds / f"round-{r:02d}.json"
+            try:
+                out.append(json.loads(path.read_text(encoding="utf-8")) if path.exists() else [])
+            except (OSError, ValueError) as exc:
+                raise TablineError(f"run folder {self.path}: {path.name} is damaged: {exc}") from None
+        return out
+
+    def write_calls(self, round_no: int, agent: str, calls: list[dict[str, Any]]) -> None:
+        if calls:
+            safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in agent)
+            write_text_atomic(json.dumps(calls, indent=1, default=str, ensure_ascii=False),
+                              self.rounds / f"llm-{round_no:02d}-{safe}.json")
 
 
 def read_trace(path: str | os.PathLike) -> pd.DataFrame:

@@ -1,6 +1,6 @@
 """The `tabline` command line: thin wrappers that parse, call the public API and print. The commands live in
 `tabline.cli.tables` (fit, sample, evaluate, schema, demo), `tabline.cli.line` (run, trace) and
-`tabline.cli.models` (align, llm); this module holds the app and what they share.
+`tabline.cli.models` (align, llm), `tabline.cli.dream` (dream); this module holds the app and what they share.
 
 Every user mistake ends with a one-line ``error: ...`` on stderr and exit code 2, never a traceback.
 
@@ -121,4 +121,4 @@ def main() -> None:  # pragma: no cover - console-script entry when run as a mod
 
 
 # The commands register themselves on `app` when imported; the order is the order of `tabline --help`.
-from tabline.cli import tables, line, models  # noqa: E402,F401
+from tabline.cli import tables, line, models, dream  # noqa: E402,F401

@@ -251,6 +251,9 @@ class AssemblyLine:
         folder = RunFolder(run_dir)
         with folder.lock(), _resume_hint(folder):
             manifest = folder.read_manifest()
+            if manifest.get("kind") == "dream":
+                raise TablineError(f"{folder.path} holds a `tabline dream` run; continue it with "
+                                   f"`tabline dream --resume {folder.path}`")
             schema = _load_schema(folder)
             if manifest.get("status") == "done":
                 return read_result(folder, schema)

@@ -52,10 +52,15 @@ def _status(run: RunData) -> str:
 
 
 def render_view(run_dir: str | Path, *, live: str = "") -> str:
-    """The page of the run in ``run_dir`` (a line run, or a folder made by `tabline align`), as HTML text;
-    ``live`` is the served page's refresh script (`tabline.view.serve`)."""
+    """The page of the run in ``run_dir`` (a line run, a folder made by `tabline align`, or a `tabline dream`
+    run, each with its own page), as HTML text; ``live`` is the served page's refresh script
+    (`tabline.view.serve`)."""
     if is_align_folder(run_dir):
         return align_page(run_dir, _plotly_js(), live)
+    if _kind(run_dir) == "dream":
+        from tabline.view.dream import render_dream_view
+
+        return render_dream_view(run_dir, live)
     run = read_run(run_dir)
     figs = Figures()
     warnings = []
@@ -68,6 +73,15 @@ def render_view(run_dir: str | Path, *, live: str = "") -> str:
     run_id = run.manifest.get("run_id") or (run.report or {}).get("run_id") or "?"
     return page(f"tabline run {run_id} — {run.path.name}", _status(run),
                 [(a, t) for a, t, _ in SECTIONS], body, _plotly_js(), live)
+
+
+def _kind(run_dir: str | Path) -> str:
+    import json
+
+    try:
+        return json.loads((Path(run_dir) / "run.json").read_text(encoding="utf-8")).get("kind", "line")
+    except (OSError, ValueError, AttributeError):
+        return "line"
 
 
 def write_view(run_dir: str | Path, output: str | Path | None = None) -> Path:

@@ -38,7 +38,7 @@ DEFAULT_PORT = 8765
 
 # Files whose change changes the page; batches/ is covered by its own mtime (a new file changes it).
 _WATCHED = ("trace.jsonl", "report.json", "run.json", "plan.json", "data.csv", "rejected.csv", "align.json",
-            "evaluation.json", "batches", "../report.json")
+            "evaluation.json", "batches", "../report.json", "rounds", "dataset.jsonl")
 
 
 def folder_version(run_dir: str | Path) -> str:
