@@ -18,11 +18,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import plotly.graph_objects as go
 
 from tabline.dream.items import DreamItem
 from tabline.run_folder import DreamFolder, read_trace
 from tabline.view.html import Figures, esc, note, page, row_table, section, table
+from tabline.view.sections import graph_figure, node_totals
 
 ITEMS_CAP = 5000  # rows embedded in the page; the rest stay in items.jsonl / rounds/
 
@@ -90,7 +92,12 @@ def render_dream_view(run_dir: str | Path, live: str = "") -> str:
                           [[r["round"], *[f"{r['by_direction'].get(d, 0)} ({r.get('kept_by_direction', {}).get(d, 0)})"
                                           for d in directions]] for r in rounds]))
     graph = (folder.path / "graph.mmd").read_text(encoding="utf-8") if (folder.path / "graph.mmd").exists() else ""
-    body += section("graph", "The graph", "The LangGraph loop this run ran (mermaid).", f"<pre>{esc(graph)}</pre>")
+    trace = read_trace(folder.trace) if folder.trace.exists() else pd.DataFrame()
+    drawn = graph_figure(graph, node_totals(trace), max(float(trace["seconds"].sum()), 1e-9) if len(trace) else 1.0,
+                         loop="next round")
+    body += section("graph", "The graph", "The LangGraph loop this run ran: each node with its items in → out and "
+                    "its share of the time, then the same graph as mermaid text.",
+                    (figs.div(drawn, 260) if drawn is not None else "") + f"<pre>{esc(graph)}</pre>")
     rows = _item_rows(folder, len(rounds))
     columns = ["round", "task type", "direction", "format", "instruction", "reference", "reply", "verdict", "kept"]
     body += section("items", "Items", f"Every item of the finished rounds (at most {ITEMS_CAP:,}); the table "

@@ -77,6 +77,23 @@ def graph_levels(edges: list[tuple[str, str, bool]]) -> dict[str, int]:
     return levels
 
 
+def node_totals(trace: pd.DataFrame) -> pd.DataFrame | None:
+    """Per node, in first-run order: agent, runs, rows in, rows out (blank when never given), seconds.
+
+    Example:
+        >>> t = pd.DataFrame({"node": ["a", "b", "a"], "agent": ["x", "y", "x"], "rows_in": [None, 2, None],
+        ...                   "rows_out": [2, 1, 3], "seconds": [0.5, 0.25, 0.5]})
+        >>> node_totals(t).values.tolist()
+        [['a', 'x', 2, nan, 5, 1.0], ['b', 'y', 1, 2.0, 1, 0.25]]
+    """
+    if trace.empty:
+        return None
+    t = trace.reindex(columns=["node", "agent", "rows_in", "rows_out", "seconds"])
+    total = lambda c: pd.to_numeric(c, errors="coerce").sum(min_count=1)  # noqa: E731 — never given stays blank
+    return t.groupby("node", sort=False).agg(agent=("agent", "first"), runs=("node", "size"), rows_in=("rows_in", total),
+                                             rows_out=("rows_out", total), seconds=("seconds", "sum")).reset_index()
+
+
 def _rows(n: float | None) -> str:
     return "—" if n is None or pd.isna(n) else f"{int(n):,}"
 
