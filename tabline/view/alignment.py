@@ -25,7 +25,7 @@ from tabline.run_folder import read_trace
 from tabline.training.tabgraa import step_metrics
 from tabline.view.html import Figures, esc, label, note, page, section, table
 from tabline.view.run_data import RunData
-from tabline.view.sections import graph_figure
+from tabline.view.sections import graph_figure, mermaid_details
 
 ALIGN_SECTIONS = [("loop", "The loop"), ("timeline", "Timeline"), ("alignment", "Alignment")]
 _GROUPS = ("reward_mean", "reward_high", "reward_low")
@@ -238,8 +238,7 @@ def _loop_section(run: AlignRun, figs: Figures) -> str:
     if drawn is not None:
         parts.insert(0, figs.div(drawn, 240))
     if run.graph:
-        parts.append("<h3>The graph (mermaid text, graph.mmd)</h3>"
-                     f"<pre>{esc(run.graph)}</pre><p>Paste it into any mermaid viewer to draw it.</p>")
+        parts.append(mermaid_details(run.graph))
     return section("loop", "The loop", "TabGRAA's loop — generate rows from the model, score them, align the model "
                    "on the high and low groups — with how often each node ran and how long it took, the settings "
                    "and the graph.", "".join(parts))

@@ -23,8 +23,8 @@ import plotly.graph_objects as go
 
 from tabline.dream.items import DreamItem
 from tabline.run_folder import DreamFolder, read_trace
-from tabline.view.html import Figures, esc, note, page, row_table, section, table
-from tabline.view.sections import graph_figure, node_totals
+from tabline.view.html import Figures, note, page, row_table, section, table
+from tabline.view.sections import graph_figure, mermaid_details, node_totals
 
 ITEMS_CAP = 5000  # rows embedded in the page; the rest stay in items.jsonl / rounds/
 
@@ -97,7 +97,7 @@ def render_dream_view(run_dir: str | Path, live: str = "") -> str:
                          loop="next round")
     body += section("graph", "The graph", "The LangGraph loop this run ran: each node with its items in → out and "
                     "its share of the time, then the same graph as mermaid text.",
-                    (figs.div(drawn, 260) if drawn is not None else "") + f"<pre>{esc(graph)}</pre>")
+                    (figs.div(drawn, 260) if drawn is not None else "") + mermaid_details(graph))
     rows = _item_rows(folder, len(rounds))
     columns = ["round", "task type", "direction", "format", "instruction", "reference", "reply", "verdict", "kept"]
     body += section("items", "Items", f"Every item of the finished rounds (at most {ITEMS_CAP:,}); the table "

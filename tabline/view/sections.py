@@ -77,6 +77,12 @@ def graph_levels(edges: list[tuple[str, str, bool]]) -> dict[str, int]:
     return levels
 
 
+def mermaid_details(graph: str) -> str:
+    """The graph's mermaid text (graph.mmd), folded: the drawing above shows it; this is for other tools."""
+    return (f"<details><summary>The graph as mermaid text (graph.mmd) — paste it into any mermaid viewer"
+            f"</summary><pre>{esc(graph)}</pre></details>")
+
+
 def node_totals(trace: pd.DataFrame) -> pd.DataFrame | None:
     """Per node, in first-run order: agent, runs, rows in, rows out (blank when never given), seconds.
 
@@ -173,8 +179,7 @@ def line_section(run: RunData, figs: Figures) -> str:
                            [(a.get("name"), a.get("rule") or "(every row)", a.get("size"))
                             for a in run.plan.get("arms", [])]))
     if run.graph:
-        parts.append("<h3>The graph (mermaid text, graph.mmd)</h3>"
-                     f"<pre>{esc(run.graph)}</pre><p>Paste it into any mermaid viewer to draw it.</p>")
+        parts.append(mermaid_details(run.graph))
     return section("line", "The line",
                    "Each station of the assembly line in the order rows pass through it: how many rows went in "
                    "and out, and how much of the run's time it took.", "".join(parts))
