@@ -6,6 +6,7 @@ nothing else; a new kind of agent is a new class with the role's method.
 - `TaskEvolver` — ``direction`` and ``evolve(parents, n, rng, round) -> Evolved``: children in its direction.
 - `Answerer` — ``answer(items) -> Answers``: the target model's reply to each item (or a recorded failure).
 - `AnswerJudge` — ``judge(items, answers) -> list[Verdict]``: each reply checked against the executed answer.
+- `Phraser` — ``phrase(items) -> Phrased``: the instructions in other words (an LLM's), programs untouched.
 
 The offline agents are here: sub-tables of the user's tables (`SubTableMaker`, rows optionally sampled from
 the embedded TabularLM), template tasks (`TemplateTaskMaker`), one evolver per direction
@@ -125,6 +126,24 @@ class Answerer(Protocol):
     def answer(self, items: list[DreamItem]) -> Answers: ...
 
 
+@dataclass
+class Phrased:
+    """A phraser's output: the items (reworded, or as they were where the wording failed), the failures with
+    their reason and raw text, the calls and the token usage."""
+
+    items: list[DreamItem]
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    usage: dict[str, Any] | None = None
+
+
+@runtime_checkable
+class Phraser(Protocol):
+    name: str
+
+    def phrase(self, items: list[DreamItem]) -> Phrased: ...
+
+
 @runtime_checkable
 class AnswerJudge(Protocol):
     name: str
@@ -237,5 +256,5 @@ def _from_check(result: Check, judge: str) -> Verdict:
     return Verdict(result.verdict, 5 if result.verdict == "correct" else 1, judge, parsed, result.reason)
 
 
-__all__ = ["AnswerJudge", "Answerer", "Answers", "DirectionEvolver", "Evolved", "MadeTables", "ProgramJudge",
-           "Reply", "SubTableMaker", "TableMaker", "TaskEvolver", "TaskMaker", "TemplateTaskMaker", "Verdict"]
+__all__ = ["AnswerJudge", "Answerer", "Answers", "DirectionEvolver", "Evolved", "MadeTables", "Phrased", "Phraser",
+           "ProgramJudge", "Reply", "SubTableMaker", "TableMaker", "TaskEvolver", "TaskMaker", "TemplateTaskMaker", "Verdict"]

@@ -33,6 +33,9 @@ def dream(
                                             "answers only (the others are checked by executing the task)."),
     table_llm: Optional[str] = typer.Option(None, "--table-llm", help="MODEL: also write tables from scratch "
                                             "(topic → subtopic → title → table)."),
+    phrase_llm: Optional[str] = typer.Option(None, "--phrase-llm", help="MODEL: reword the evolved instructions in "
+                                             "its own words (the program stays the truth: a wording that drops a "
+                                             "name, value or number is refused and the template's kept)."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Run folder (default: runs/dream-<time>)."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the dream run in this folder."),
@@ -65,7 +68,8 @@ def dream(
                 name = path.stem if path.stem not in frames else str(path)
                 frames[name] = _read(path, sep=sep, on_bad_lines=on_bad_lines)
         output = output or Path("runs") / f"dream-{datetime.now():%Y%m%d-%H%M%S}"
-        dreamer = Dreamer(config, target_model=target_model, judge_llm=judge_llm, table_llm=table_llm)
+        dreamer = Dreamer(config, target_model=target_model, judge_llm=judge_llm, table_llm=table_llm,
+                          phrase_llm=phrase_llm)
         out.print(f"run folder: {output} — `tabline dream --resume {output}` continues it if it is stopped",
                   highlight=False)
         result = dreamer.run(frames, output)

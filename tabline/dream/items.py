@@ -55,6 +55,7 @@ class DreamItem:
     parent: str | None = None
     steps: tuple[str, ...] = ()
     provenance: dict[str, Any] = field(default_factory=dict)
+    phrasing: str | None = None  # an LLM's wording of the instruction (`with_phrasing`); the program stays the truth
 
     @cached_property
     def table_json(self) -> dict[str, Any]:
@@ -69,7 +70,16 @@ class DreamItem:
 
     @property
     def instruction(self) -> str:
+        return self.phrasing or self.template_instruction
+
+    @property
+    def template_instruction(self) -> str:
+        """The instruction as the template renders it from the program (what a phrasing must keep)."""
         return instruction(self.program, self.table, self.template)
+
+    def with_phrasing(self, text: str | None) -> "DreamItem":
+        """The same item asked in other words (same id, program and answer); None restores the template's."""
+        return replace(self, phrasing=text)
 
     @property
     def family(self) -> str:
@@ -94,6 +104,7 @@ class DreamItem:
                 "task_type": self.task_type, "family": self.family, "direction": self.direction,
                 "round": self.round, "format": self.fmt, "table_kind": self.table.kind,
                 "answer_kind": self.answer.kind, "steps": len(self.steps), "reasoning_steps": depth(self.program),
+                "phrased": self.phrasing is not None,
                 "program": json.dumps(self.program, sort_keys=True, default=str),
                 "provenance": json.dumps({**self.provenance, "parent": self.parent, "changes": list(self.steps)},
                                          default=str)}
@@ -103,14 +114,16 @@ class DreamItem:
         return {"table": self.table_json,
                 "fmt": self.fmt, "task_type": self.task_type, "program": self.program, "template": self.template,
                 "answer": self.answer.to_json(), "direction": self.direction, "round": self.round,
-                "parent": self.parent, "steps": list(self.steps), "provenance": self.provenance}
+                "parent": self.parent, "steps": list(self.steps), "provenance": self.provenance,
+                "phrasing": self.phrasing}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "DreamItem":
         table = table_from_json(data["table"])
         a = data["answer"]
         return cls(table, data["fmt"], data["task_type"], data["program"], data["template"], Answer(a["kind"], a["value"]),
-                   data["direction"], data["round"], data["parent"], tuple(data["steps"]), data["provenance"])
+                   data["direction"], data["round"], data["parent"], tuple(data["steps"]), data["provenance"],
+                   data.get("phrasing"))
 
     def evolved(self, **changes: Any) -> "DreamItem":
         """A child: the changed fields, the answer executed again, this item as its parent."""

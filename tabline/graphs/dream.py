@@ -1,8 +1,9 @@
 """TableDreamer's loop as a LangGraph `StateGraph` — its state, its nodes and its builder, top to bottom:
 
-    make_tables → seed_tasks → evolve → answer → judge → select → evolve … once per round, then END
+    make_tables → seed_tasks → evolve → [phrase] → answer → judge → select → evolve … once per round, then END
 
-``answer`` and ``judge`` are there when a target model is (without one, ``evolve → select`` keeps the whole
+``phrase`` is there when a phrasing model is (it rewords the round's candidates; programs and answers stay),
+``answer`` and ``judge`` when a target model is (without one, ``evolve → select`` keeps the whole
 evolved set, unfiltered). ``select`` keeps the round's weaknesses — items the target got wrong, or whose
 reply could not be read (score below the threshold) — as the next round's parents and the training set.
 
@@ -31,7 +32,7 @@ import numpy as np
 import pandas as pd
 from langgraph.graph import END, START, StateGraph
 
-from tabline.agents.dream import AnswerJudge, Answerer, Reply, TableMaker, TaskEvolver, TaskMaker
+from tabline.agents.dream import AnswerJudge, Answerer, Phraser, Reply, TableMaker, TaskEvolver, TaskMaker
 from tabline.agents.llm.calls import merge_usage
 from tabline.dream.config import DreamConfig
 from tabline.dream.items import DreamItem, table_from_json, table_to_json
@@ -70,7 +71,7 @@ def initial_state() -> DreamState:
 @dataclass
 class DreamAgents:
     """The run's agents: table makers (their tables are pooled), the task maker, one evolver per direction,
-    the target model (None: no filtering) and the judge."""
+    the target model (None: no filtering), the judge, and the phraser (None: the templates' wording)."""
 
     config: DreamConfig
     table_makers: list[TableMaker]
@@ -78,6 +79,7 @@ class DreamAgents:
     evolvers: list[TaskEvolver]
     answerer: Answerer | None
     judge: AnswerJudge
+    phraser: Phraser | None = None
 
     def check(self) -> None:
         """The structure, once, before anything runs."""
@@ -156,6 +158,17 @@ def evolve(rt: "DreamRuntime", state: DreamState) -> Step:
         "agent": "evolvers", "rows_in": len(parents), "rows_out": len(items),
         "detail": {"by_direction": _tally(items, "direction"), "by_task_type": _tally(items, "task_type"),
                    "skipped": skipped}}
+
+
+def phrase(rt: "DreamRuntime", state: DreamState) -> Step:
+    """The candidates' instructions in the phraser's words (an item it could not reword keeps the template's)."""
+    items = [DreamItem.from_json(c) for c in state["candidates"]]
+    out = rt.agents.phraser.phrase(items)
+    rt.folder.write_calls(state["round"], rt.agents.phraser.name, out.calls)
+    return {"candidates": [i.to_json() for i in out.items]}, {
+        "agent": rt.agents.phraser.name, "rows_in": len(items), "rows_out": len(items) - len(out.failures),
+        "tokens": out.usage, "detail": {"phrased": len(items) - len(out.failures), "kept_template": len(out.failures),
+                                        "reasons": [f["reason"][:200] for f in out.failures[:5]]}}
 
 
 def answer(rt: "DreamRuntime", state: DreamState) -> Step:
@@ -237,6 +250,8 @@ def build_dream_graph(runtime: DreamRuntime, *, run_id: str,
 
     graph = StateGraph(DreamState)
     nodes: list[tuple[str, Callable]] = [("make_tables", make_tables), ("seed_tasks", seed_tasks), ("evolve", evolve)]
+    if runtime.agents.phraser is not None:
+        nodes.append(("phrase", phrase))
     if runtime.agents.answerer is not None:
         nodes += [("answer", answer), ("judge", judge)]
     nodes.append(("select", select))

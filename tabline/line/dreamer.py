@@ -53,22 +53,25 @@ class DreamResult:
 class Dreamer:
     """The settings (`DreamConfig`) and models of a run. ``target_model``: the model whose weaknesses are
     kept (any backend shorthand, or a name in ``models``); ``judge_llm``: the 1–5 rubric judge for free-form
-    answers; ``table_llm``: tables from scratch besides the sub-tables of the user's tables."""
+    answers; ``table_llm``: tables from scratch besides the sub-tables of the user's tables; ``phrase_llm``: the
+    evolved instructions reworded in that model's words (programs and answers unchanged)."""
 
     def __init__(self, config: DreamConfig | None = None, *, target_model: str | None = None,
-                 judge_llm: str | None = None, table_llm: str | None = None, models: dict[str, Any] | None = None,
-                 llm: LLMSettings | None = None):
+                 judge_llm: str | None = None, table_llm: str | None = None, phrase_llm: str | None = None,
+                 models: dict[str, Any] | None = None, llm: LLMSettings | None = None):
         self.config = config or DreamConfig()
         self.target_model, self.judge_llm, self.table_llm = target_model, judge_llm, table_llm
+        self.phrase_llm = phrase_llm
         self.models, self.llm = dict(models or {}), llm or LLMSettings()
         self._refs = {role: self._ref(spec) for role, spec in
-                      (("target", target_model), ("judge", judge_llm), ("tables", table_llm)) if spec}
+                      (("target", target_model), ("judge", judge_llm), ("tables", table_llm), ("phrase", phrase_llm))
+                      if spec}
 
     def _ref(self, spec: str) -> ModelRef:
         return ModelRef(spec, temperature=0.0, settings=self.llm, registry=self.models)
 
     def agents(self, frames: dict[str, pd.DataFrame]) -> DreamAgents:
-        from tabline.agents.llm.dream import LLMAnswerer, LLMRubricJudge, LLMTableMaker
+        from tabline.agents.llm.dream import LLMAnswerer, LLMPhraser, LLMRubricJudge, LLMTableMaker
 
         spec = self.config.table
         makers: list[Any] = [SubTableMaker(frames, spec)]
@@ -77,7 +80,8 @@ class Dreamer:
         rubric = LLMRubricJudge(self._refs["judge"], threshold=self.config.threshold) if "judge" in self._refs else None
         return DreamAgents(self.config, makers, TemplateTaskMaker(spec), [DirectionEvolver(d) for d in DIRECTIONS],
                            LLMAnswerer(self._refs["target"]) if "target" in self._refs else None,
-                           ProgramJudge(rel_tol=self.config.rel_tol, rubric=rubric))
+                           ProgramJudge(rel_tol=self.config.rel_tol, rubric=rubric),
+                           LLMPhraser(self._refs["phrase"]) if "phrase" in self._refs else None)
 
     # ------------------------------------------------------------------ run
     def run(self, tables: dict[str, pd.DataFrame] | pd.DataFrame | None, output: str | os.PathLike, *,
@@ -97,7 +101,8 @@ class Dreamer:
                                    "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                                    "config": self.config.model_dump(mode="json"), "tables": names,
                                    "target_model": self.target_model, "judge_llm": self.judge_llm,
-                                   "table_llm": self.table_llm, "llm": self.llm.model_dump(mode="json"),
+                                   "table_llm": self.table_llm, "phrase_llm": self.phrase_llm,
+                                   "llm": self.llm.model_dump(mode="json"),
                                    "registered_models": sorted(self.models)})
             return self._drive(folder, run_id, self._read_frames(folder), initial_state(), on_event)
 
@@ -118,7 +123,8 @@ class Dreamer:
                 raise BackendError(f"this run used the Python chat model(s) registered as {missing}; resume it "
                                    f"from Python with Dreamer.resume(run_dir, models={{{missing[0]!r}: model}})")
             dreamer = cls(DreamConfig(**manifest["config"]), target_model=manifest["target_model"],
-                          judge_llm=manifest["judge_llm"], table_llm=manifest["table_llm"], models=models,
+                          judge_llm=manifest["judge_llm"], table_llm=manifest["table_llm"],
+                          phrase_llm=manifest.get("phrase_llm"), models=models,
                           llm=LLMSettings(**manifest["llm"]))
             frames = dreamer._read_frames(folder)
             return dreamer._drive(folder, manifest["run_id"], frames, None, on_event)

@@ -12,6 +12,10 @@ structured calls (`StructuredCaller`: an output type, the repair loop, transient
   item gets a recorded failure, never a crash.
 - `LLMRubricJudge` — the paper's 1–5 rubric for free-form answers only; every other answer is checked by
   the program (`tabline.agents.dream.ProgramJudge`).
+- `LLMPhraser` — the template's instruction in the model's own words. The program stays the ground truth:
+  a wording must keep every column name, value and number the template names and its answer-format sentence
+  (`phrasing_problems`), is asked again with its problems otherwise, and after the last attempt the item
+  keeps the template's wording, the failure recorded with the raw text.
 
 Example (building an agent sends nothing):
     >>> maker = LLMTableMaker(ModelRef("openai-compatible:http://127.0.0.1:9/v1:m"))
@@ -27,7 +31,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from tabline.agents.dream import Answers, MadeTables, Reply, Verdict
+from tabline.agents.dream import Answers, MadeTables, Phrased, Reply, Verdict
 from tabline.agents.llm.backends import ModelRef
 from tabline.agents.llm.calls import StructuredCaller, gather_chunks
 from tabline.agents.llm.prompts import load_prompt
@@ -203,5 +207,94 @@ class LLMRubricJudge:
         return Verdict("correct" if s >= self.threshold else "wrong", s, self.name, reason=outcome.value.explanation), call
 
 
-__all__ = ["LLMAnswerer", "LLMRubricJudge", "LLMTableMaker", "TableDraft", "TargetAnswer", "answer_text",
-           "draft_table"]
+class Phrasing(BaseModel):
+    instruction: str = Field(min_length=1)
+
+
+_FORMAT_SENTENCES = ("Answer True or False.", "Answer with a comma-separated list.")
+
+
+def _terms(program: Any) -> list[str]:
+    """Every name, value and number a program's arguments hold (its ``op`` words aside), as text."""
+    out: list[str] = []
+    if isinstance(program, dict):
+        for key, value in program.items():
+            if key != "op":
+                out += _terms(value)
+    elif isinstance(program, (list, tuple)):
+        for value in program:
+            out += _terms(value)
+    elif isinstance(program, bool) or program is None:
+        pass
+    elif isinstance(program, (int, float)):
+        out += list(dict.fromkeys([str(program), f"{program:g}", f"{program:,}"]))
+    else:
+        out.append(str(program))
+    return out
+
+
+def phrasing_problems(item: DreamItem, text: str) -> list[str]:
+    """What a rewording of ``item``'s instruction dropped: the names, values and numbers of its program that
+    the template's wording shows, and the answer-format sentence. Empty: the wording keeps the question.
+
+    Example:
+        >>> import pandas as pd
+        >>> from tabline.dream.items import build_item
+        >>> from tabline.dream.table import DreamTable
+        >>> t = DreamTable.from_frame(pd.DataFrame({"shop": ["a", "b"], "sales": [3, 5]}), title="Shops")
+        >>> item = build_item(t, "markdown", "max", {"op": "max", "column": "sales", "where": []}, 0)
+        >>> phrasing_problems(item, "Which shop sold most?"), phrasing_problems(item, "Top sales figure?")
+        (["keep 'sales' exactly as written"], [])
+    """
+    template, low = item.template_instruction, text.lower()
+    shown = [t for t in dict.fromkeys(_terms(item.program)) if t and t.lower() in template.lower()]
+    # a number shown as '1,500' need not also be kept as '1500': one written form of each value is enough
+    problems = [f"keep {t!r} exactly as written" for t in shown if t.lower() not in low
+                and not any(o.lower() in low for o in _terms(_number(t)) if o != t)]
+    problems += [f"end with the sentence {s!r}" for s in _FORMAT_SENTENCES if s in template and s not in text]
+    return problems
+
+
+def _number(text: str) -> Any:
+    try:
+        return float(text.replace(",", ""))
+    except ValueError:
+        return None
+
+
+class LLMPhraser:
+    """The instructions in other words, one request per item; a wording that drops what the program needs is
+    asked again, and after the last attempt the item keeps the template's wording (recorded, not lost)."""
+
+    name = "llm phrasing"
+
+    def __init__(self, ref: ModelRef):
+        self.ref = ref
+        self.caller = StructuredCaller(ref, role="phraser")
+        self.prompt = load_prompt("dream_phrase")
+
+    def phrase(self, items: list[DreamItem]) -> Phrased:
+        results = gather_chunks(len(items), 1, self.ref.settings.concurrency,
+                                lambda k, chunk, sem: self._one(items[chunk[0]], sem))
+        out = Phrased([], usage=None)
+        for item, failure, call in results:
+            out.items.append(item)
+            out.calls.append(call)
+            if failure is not None:
+                out.failures.append(failure)
+        out.usage = self.caller.usage.take()
+        return out
+
+    async def _one(self, item: DreamItem, semaphore: asyncio.Semaphore):
+        fields = {"instruction": item.template_instruction, "task_type": item.task_type.replace("_", " ")}
+        outcome = await self.caller.ask(self.prompt.messages(fields), Phrasing, semaphore=semaphore,
+                                        check=lambda p: phrasing_problems(item, p.instruction.strip()))
+        call = {"item": item.id, "prompt": self.prompt.tag, **outcome.record()}
+        if outcome.ok:
+            return item.with_phrasing(outcome.value.instruction.strip()), None, call
+        reason = outcome.errors[-1] if outcome.errors else "no answer"
+        return item, {"item": item.id, "reason": reason[:300], "raw": outcome.raw[-1] if outcome.raw else ""}, call
+
+
+__all__ = ["LLMAnswerer", "LLMPhraser", "LLMRubricJudge", "LLMTableMaker", "Phrasing", "TableDraft", "TargetAnswer",
+           "answer_text", "draft_table", "phrasing_problems"]

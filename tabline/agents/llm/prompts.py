@@ -9,7 +9,7 @@ Example:
     >>> p.name, p.version >= 1, "$rubric" in p.user_template
     ('judge', True, True)
     >>> sorted(PROMPTS)
-    ['coordinator', 'dream_answer', 'dream_judge', 'dream_table', 'evolver', 'judge', 'repair', 'worker']
+    ['coordinator', 'dream_answer', 'dream_judge', 'dream_phrase', 'dream_table', 'evolver', 'judge', 'repair', 'worker']
 """
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-PROMPTS = ("coordinator", "worker", "judge", "evolver", "repair", "dream_answer", "dream_table", "dream_judge")
+PROMPTS = ("coordinator", "worker", "judge", "evolver", "repair", "dream_answer", "dream_table", "dream_judge",
+           "dream_phrase")
 
 
 @dataclass(frozen=True)
