@@ -22,6 +22,7 @@ from typing import Callable
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from tabline.errors import TablineError
 from tabline.quiet import library_noise
@@ -53,7 +54,8 @@ def _friendly(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except TablineError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            # escaped: a message may hold brackets (`pip install -e ".[ray]"`) that rich would read as markup
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
