@@ -36,7 +36,8 @@ class RayConfig(BaseModel):
     """Where and how the work runs on Ray. ``actors``: replicas of each model (one Ray actor each; None:
     one per CPU the cluster has, at least 1); ``cpus_per_actor``: the CPUs each actor reserves (its torch
     threads follow it); ``max_restarts`` / ``max_task_retries``: how often Ray restarts a dead actor and
-    re-runs the call it was making.
+    re-runs the call it was making; ``llm_requests_per_minute``: a cap on the LLM requests of the whole
+    cluster (their concurrency is the team's ``llm.concurrency``, also for the whole cluster).
 
     Example:
         >>> RayConfig(actors=2, cpus_per_actor=0.5).cpus_per_actor
@@ -56,6 +57,7 @@ class RayConfig(BaseModel):
     max_restarts: int = Field(4, ge=-1)
     max_task_retries: int = Field(4, ge=-1)
     connect_timeout_s: float = Field(10.0, gt=0)
+    llm_requests_per_minute: float | None = Field(None, gt=0)
 
     @classmethod
     def from_value(cls, value: "str | RayConfig | dict[str, Any]") -> "RayConfig":
