@@ -37,7 +37,9 @@ class RayConfig(BaseModel):
     one per CPU the cluster has, at least 1); ``cpus_per_actor``: the CPUs each actor reserves (its torch
     threads follow it); ``max_restarts`` / ``max_task_retries``: how often Ray restarts a dead actor and
     re-runs the call it was making; ``llm_requests_per_minute``: a cap on the LLM requests of the whole
-    cluster (their concurrency is the team's ``llm.concurrency``, also for the whole cluster).
+    cluster (their concurrency is the team's ``llm.concurrency``, also for the whole cluster);
+    ``forward_env``: environment variables of this process the replicas get (None: the LLM API-key
+    variables and ``TABLINE_CACHE_DIR``, those that are set; [] for none, when the workers have their own).
 
     Example:
         >>> RayConfig(actors=2, cpus_per_actor=0.5).cpus_per_actor
@@ -58,6 +60,7 @@ class RayConfig(BaseModel):
     max_task_retries: int = Field(4, ge=-1)
     connect_timeout_s: float = Field(10.0, gt=0)
     llm_requests_per_minute: float | None = Field(None, gt=0)
+    forward_env: list[str] | None = None
 
     @classmethod
     def from_value(cls, value: "str | RayConfig | dict[str, Any]") -> "RayConfig":
@@ -129,10 +132,21 @@ def connect(config: RayConfig) -> Iterator[Any]:
         ray.shutdown()
 
 
+def forwarded_env(config: RayConfig) -> dict[str, str]:
+    """The variables of this process's environment that `RayConfig.forward_env` passes to the replicas."""
+    if config.forward_env is None:
+        from tabline.agents.llm.backends import KEY_ENV
+
+        names = [*sorted(set(KEY_ENV.values())), "TABLINE_CACHE_DIR"]
+    else:
+        names = config.forward_env
+    return {name: os.environ[name] for name in names if name in os.environ}
+
+
 def cluster_cpus(ray: Any) -> int:
     """CPUs the cluster has in all (at least 1)."""
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
 
-__all__ = ["INSTALL_HINT", "RayConfig", "RayUnavailableError", "cluster_cpus", "connect", "parse_host_port",
+__all__ = ["INSTALL_HINT", "RayConfig", "RayUnavailableError", "cluster_cpus", "connect", "forwarded_env", "parse_host_port",
            "require_ray"]

@@ -44,8 +44,10 @@ def ipc_to_table(blob: bytes) -> pd.DataFrame:
 class SamplerReplica:
     """What one actor runs: a replica of the model and the chunk calls (plain Python, wrapped by Ray)."""
 
-    def __init__(self, lm: Any):
-        self.lm = lm
+    def __init__(self, shipped: list):
+        import ray
+
+        self.lm = ray.get(shipped[0])  # a reference in a list: fetched here, owned (and kept) by the driver
 
     def sample(self, rows: int, seed: int, index: int, options: dict[str, Any]) -> tuple[int, bytes, Any]:
         from tabline.training.chunks import Chunk
@@ -66,7 +68,7 @@ def start_samplers(ray: Any, lm: Any, config: RayConfig) -> tuple[list[Any], Any
     model = ray.put(lm)
     actor = ray.remote(SamplerReplica).options(num_cpus=config.cpus_per_actor, max_restarts=config.max_restarts,
                                                max_task_retries=config.max_task_retries)
-    return [actor.remote(model) for _ in range(count)], model
+    return [actor.remote([model]) for _ in range(count)], model
 
 
 def sample_on_ray(ray: Any, lm: Any, n: int, *, seed: int, config: RayConfig, options: dict[str, Any] | None = None,

@@ -37,7 +37,7 @@ from tabline.agents.llm.judge import LLMJudge
 from tabline.agents.llm.worker import LLMWorker
 from tabline.agents.roles import FillContext, Filled, Judge, Judgement, Worker
 from tabline.agents.workers import LMWorker
-from tabline.cluster.connect import RayConfig, RayUnavailableError, cluster_cpus, connect
+from tabline.cluster.connect import RayConfig, RayUnavailableError, cluster_cpus, connect, forwarded_env
 from tabline.graphs.line_runtime import LineAgents, frame_from_arrow, frame_to_arrow
 
 NAMESPACE = "tabline"
@@ -54,8 +54,12 @@ def runs_remotely(agent: Any) -> bool:
 class StationReplica:
     """What one actor runs: a replica of the heavy agents, by key (plain Python, wrapped by Ray)."""
 
-    def __init__(self, agents: dict[str, Any], budget: str | None = None):
-        self.agents = agents
+    def __init__(self, shipped: list, budget: str | None = None):
+        import ray
+
+        # The agents come as a reference inside a list, fetched here: Ray then leaves the one object-store copy
+        # to the driver, which holds it for as long as the replicas may be restarted.
+        self.agents: dict[str, Any] = ray.get(shipped[0])
         if budget is not None:  # every LLM request of this replica waits for the cluster's budget
             from tabline.agents.llm.calls import use_request_gate
             from tabline.cluster.budget import gate_of
@@ -98,10 +102,13 @@ class RayStations:
         actor = ray.remote(concurrency_groups={"fill": 1, "judge": 1})(StationReplica)
         options = {"num_cpus": config.cpus_per_actor, "max_restarts": config.max_restarts,
                    "max_task_retries": config.max_task_retries, "namespace": NAMESPACE}
+        env = forwarded_env(config)
+        if env:  # API keys are read from the environment, on the replica that makes the request
+            options["runtime_env"] = {"env_vars": env}
         budget_name = f"tabline-llm-budget-{run_id}" if self.budget is not None else None
         for i in range(count):  # left by a killed driver of this run (the run folder's lock says it is gone)
             _end_named(ray, replica_name(run_id, i))
-        self.actors = [actor.options(name=replica_name(run_id, i), **options).remote(self._shipped, budget_name)
+        self.actors = [actor.options(name=replica_name(run_id, i), **options).remote([self._shipped], budget_name)
                        for i in range(count)]
         self.depth = len(self.actors)  # batches expected ahead: one per replica keeps them all busy
         self._next = 0
@@ -178,6 +185,10 @@ class RayStations:
             raise RayUnavailableError(f"a station replica died more often than max_restarts="
                                       f"{self.config.max_restarts} allows: {str(exc).splitlines()[0]}. Every "
                                       "finished batch is kept: `tabline run --resume RUN_DIR` continues") from None
+
+    def budget_stats(self) -> dict[str, int] | None:
+        """The LLM budget's counts (requests granted, the most in flight at once), None without LLM agents."""
+        return None if self.budget is None else self.ray.get(self.budget.stats.remote())
 
     def close(self) -> None:
         """End the replicas (and the LLM budget); calls still running ahead are dropped."""

@@ -249,7 +249,7 @@ class AssemblyLine:
             result = drive(LineRuntime(remote, folder, ahead=stations), run_id, initial_state(agents, n_rows), progress)
             folder.update_manifest(executor={"kind": "ray", "address": self.executor.address,
                                              "replicas": len(stations.actors), "remote": stations.keys,
-                                             "calls": stations.calls})
+                                             "calls": stations.calls, "llm_budget": stations.budget_stats()})
         return result
 
     @classmethod

@@ -120,3 +120,31 @@ def test_a_ray_run_killed_9_resumes_with_the_same_rows(ray_cluster, reference, t
 def test_align_every_with_ray_is_refused_clearly():
     with pytest.raises(Exception, match="align_every changes the TabularLM"):
         AssemblyLine(Team(), align_every=2, executor="ray")
+
+
+def test_llm_workers_on_ray_share_one_budget_and_give_the_local_rows(ray_cluster, diamonds, tmp_path, monkeypatch):
+    from llm_roles import TableBrain
+    from llm_server import ScriptedOpenAIServer
+
+    # Setup: an LLM writes a note per row (a function of the row), through a scripted server on 127.0.0.1
+    monkeypatch.setenv("TABLINE_LLM_API_KEY", "sk-test")
+    monkeypatch.setenv("TABLINE_CACHE_DIR", str(tmp_path / "cache"))
+    table = diamonds.head(300)[["carat", "cut", "color", "price"]].reset_index(drop=True)
+    table = table.assign(notes=[f"{c} cut stone, lot {i}" for i, c in enumerate(table.cut)])
+    brain = TableBrain(values=lambda col, row: f"{row['cut']} cut, {row['carat']} carat", score=4)
+    with ScriptedOpenAIServer(brain) as server:
+        team = {"batch_rows": 80, "lm": {"max_epochs": 1, "n_layer": 1, "n_embd": 32, "threads": 1},
+                "workers": {"notes": {"kind": "llm", "model": f"openai-compatible:{server.url}:m", "rows_per_call": 20}},
+                "judges": [{"kind": "rules", "threshold": 1.0}], "llm": {"concurrency": 2, "cache": False}}
+        local = AssemblyLine(Team.from_dict(team)).run(100, tmp_path / "local", data=table, progress=False)
+        served_locally = len(server.requests)
+        # Run
+        on_ray = AssemblyLine(Team.from_dict(team), executor=RayConfig(address=ray_cluster, actors=2)).run(
+            100, tmp_path / "ray", data=table, progress=False)
+        served_on_ray = len(server.requests) - served_locally
+    # Assert: the same rows; every request of the replicas went through the one budget, 2 at most at once
+    pd.testing.assert_frame_equal(on_ray.data, local.data)
+    executor = json.loads((on_ray.run_dir / "run.json").read_text())["executor"]
+    assert executor["remote"] == ["worker:lm", "worker:worker_notes"]
+    assert executor["llm_budget"]["granted"] == served_on_ray > 0
+    assert 1 <= executor["llm_budget"]["peak"] <= 2
