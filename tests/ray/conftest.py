@@ -10,12 +10,13 @@ import pytest
 # child processes reach loopback only. Children (the CLI runs of the tests) inherit this.
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 
-ray = pytest.importorskip("ray", reason='Ray is an optional extra: pip install -e ".[ray]"')
+NO_RAY = 'Ray is an optional extra: pip install -e ".[ray]"'
 
 
 @pytest.fixture(scope="session")
 def ray_cluster():
     """The session's Ray; yields its GCS address (HOST:PORT), which `--ray` takes in a child process."""
+    ray = pytest.importorskip("ray", reason=NO_RAY)
     if ray.is_initialized():
         ray.shutdown()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)

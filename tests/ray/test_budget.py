@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+pytest.importorskip("ray", reason='Ray is an optional extra: pip install -e ".[ray]"')
+
 from tabline.cluster.budget import gate_of, start_budget
 
 

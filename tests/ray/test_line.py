@@ -14,7 +14,9 @@ import pandas as pd
 import pytest
 
 from killing import env, tabline
-from tabline.agents.team import Team
+
+pytest.importorskip("ray", reason='Ray is an optional extra: pip install -e ".[ray]"')
+from tabline.agents.team import Team  # noqa: E402
 from tabline.cluster.connect import RayConfig
 from tabline.cluster.stations import NAMESPACE, replica_name
 from tabline.line.assembly import AssemblyLine
