@@ -148,5 +148,13 @@ def cluster_cpus(ray: Any) -> int:
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
 
-__all__ = ["INSTALL_HINT", "RayConfig", "RayUnavailableError", "cluster_cpus", "connect", "forwarded_env", "parse_host_port",
+def within_reserved_cpus() -> None:
+    """In a Ray replica: use at most the CPUs Ray reserved for it (which Ray says in ``OMP_NUM_THREADS``),
+    fewer when other processes keep cores busy (`tabline.threads`)."""
+    reserved = os.environ.pop("OMP_NUM_THREADS", "")
+    if reserved.strip().isdigit() and "TABLINE_MAX_THREADS" not in os.environ:
+        os.environ["TABLINE_MAX_THREADS"] = reserved.strip()
+
+
+__all__ = ["INSTALL_HINT", "RayConfig", "RayUnavailableError", "cluster_cpus", "connect", "forwarded_env", "within_reserved_cpus", "parse_host_port",
            "require_ray"]

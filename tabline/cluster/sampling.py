@@ -17,7 +17,7 @@ from typing import Any, Callable
 import pandas as pd
 import pyarrow as pa
 
-from tabline.cluster.connect import RayConfig, cluster_cpus
+from tabline.cluster.connect import RayConfig, cluster_cpus, within_reserved_cpus
 from tabline.training.chunks import CHUNK_ROWS, Sampled, chunk_plan, concat_chunks, merge_reports, sample_chunk
 
 
@@ -47,6 +47,7 @@ class SamplerReplica:
     def __init__(self, shipped: list):
         import ray
 
+        within_reserved_cpus()
         self.lm = ray.get(shipped[0])  # a reference in a list: fetched here, owned (and kept) by the driver
 
     def sample(self, rows: int, seed: int, index: int, options: dict[str, Any]) -> tuple[int, bytes, Any]:

@@ -37,7 +37,8 @@ from tabline.agents.llm.judge import LLMJudge
 from tabline.agents.llm.worker import LLMWorker
 from tabline.agents.roles import FillContext, Filled, Judge, Judgement, Worker
 from tabline.agents.workers import LMWorker
-from tabline.cluster.connect import RayConfig, RayUnavailableError, cluster_cpus, connect, forwarded_env
+from tabline.cluster.connect import (RayConfig, RayUnavailableError, cluster_cpus, connect, forwarded_env,
+                                    within_reserved_cpus)
 from tabline.graphs.line_runtime import LineAgents, frame_from_arrow, frame_to_arrow
 
 NAMESPACE = "tabline"
@@ -59,6 +60,7 @@ class StationReplica:
 
         # The agents come as a reference inside a list, fetched here: Ray then leaves the one object-store copy
         # to the driver, which holds it for as long as the replicas may be restarted.
+        within_reserved_cpus()
         self.agents: dict[str, Any] = ray.get(shipped[0])
         if budget is not None:  # every LLM request of this replica waits for the cluster's budget
             from tabline.agents.llm.calls import use_request_gate
@@ -192,6 +194,8 @@ class RayStations:
 
     def close(self) -> None:
         """End the replicas (and the LLM budget); calls still running ahead are dropped."""
+        for future in self._ahead.values():  # not needed any more: drop them before Ray would retry them
+            self.ray.cancel(future)
         for actor in self.actors:
             self.ray.kill(actor, no_restart=True)
         if self.budget is not None:
