@@ -17,7 +17,7 @@ from typing import Any, Callable
 import pandas as pd
 import pyarrow as pa
 
-from tabline.cluster.connect import RayConfig, cluster_cpus, within_reserved_cpus
+from tabline.cluster.connect import RayConfig, RayUnavailableError, cluster_cpus, within_reserved_cpus
 from tabline.training.chunks import CHUNK_ROWS, Sampled, chunk_plan, concat_chunks, merge_reports, sample_chunk
 
 
@@ -94,7 +94,11 @@ def sample_on_ray(ray: Any, lm: Any, n: int, *, seed: int, config: RayConfig, op
         while running:
             ready, _ = ray.wait(list(running), num_returns=1)
             actor = running.pop(ready[0])
-            index, blob, report = ray.get(ready[0])
+            try:
+                index, blob, report = ray.get(ready[0])
+            except ray.exceptions.RayActorError as exc:
+                raise RayUnavailableError(f"a sampler replica died more often than max_restarts={config.max_restarts} "
+                                          f"allows: {str(exc).splitlines()[0]}; nothing was written") from None
             done[index] = (blob, report)
             if on_chunk is not None:
                 on_chunk(plan[index].rows)

@@ -82,7 +82,12 @@ def test_a_replica_killed_mid_run_is_restarted_and_nothing_is_lost(ray_cluster, 
         actor = ray.get_actor(replica_name(run_id, 0), namespace=NAMESPACE)
         pids["before"] = ray.get(actor.pid.remote())
         ray.kill(actor, no_restart=False)  # as a crash: Ray restarts it and re-runs what it was doing
-        pids["after"] = ray.get(actor.pid.remote())
+        # the kill lands asynchronously: a call already delivered may still answer from the old process
+        while time.time() < deadline:
+            pids["after"] = ray.get(actor.pid.remote())
+            if pids["after"] != pids["before"]:
+                break
+            time.sleep(0.05)
 
     killer = threading.Thread(target=kill_replica_once_batches_flow)
     killer.start()
