@@ -21,7 +21,7 @@ import os
 import socket
 from typing import Any, Iterator
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tabline.errors import InvalidArgumentError, TablineError
 
@@ -61,6 +61,15 @@ class RayConfig(BaseModel):
     connect_timeout_s: float = Field(10.0, gt=0)
     llm_requests_per_minute: float | None = Field(None, gt=0)
     forward_env: list[str] | None = None
+
+    @field_validator("address")
+    @classmethod
+    def _known_address(cls, value: str) -> str:
+        """'auto', HOST:PORT or ray://HOST:PORT: a malformed address is said when the config is made."""
+        value = value.strip()
+        if value != "auto":
+            parse_host_port(value)
+        return value
 
     @classmethod
     def from_value(cls, value: "str | RayConfig | dict[str, Any]") -> "RayConfig":

@@ -22,3 +22,18 @@ def test_the_flag_says_how_to_install_ray(small_model, diamonds, tmp_path, comma
     assert r.returncode == 2, r.stderr
     assert 'pip install -e ".[ray]"' in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "x.csv").exists() and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("executor, message", [
+    pytest.param("bogus", "--ray 'bogus': expected 'auto', HOST:PORT", id="no-port"),
+    pytest.param("head:99999", "--ray 'head:99999'", id="bad-port"),
+    pytest.param({"address": "auto", "actor": 2}, "actor", id="misspelt-setting"),
+])
+def test_a_bad_executor_is_named_when_the_line_is_made(executor, message):
+    from pydantic import ValidationError
+
+    from tabline.errors import TablineError
+    from tabline.line.assembly import AssemblyLine
+
+    with pytest.raises((TablineError, ValidationError), match=message.replace("(", r"\(").replace(".", r"\.")):
+        AssemblyLine(executor=executor)
