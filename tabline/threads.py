@@ -14,6 +14,10 @@ Reproducibility: a seed gives the same fit for the same thread count (the count 
 the slow-down under load as well, but cost 20 % of idle sampling speed and ~50 % of idle training speed on
 these small models. Set it yourself before importing torch if your machine is always shared.
 
+A Ray replica (`tabline.cluster`) is given ``OMP_NUM_THREADS`` = its reserved CPUs by Ray; it turns that
+into ``TABLINE_MAX_THREADS``, a ceiling, so that on a shared node it still steps back when other processes
+are busy instead of spinning against them.
+
 Override, first one set wins: ``TabularLMConfig(threads=N)``, the ``TABLINE_THREADS`` environment variable,
 then ``OMP_NUM_THREADS`` (the usual knob, which schedulers and containers set).
 
@@ -29,6 +33,7 @@ import os
 import time
 
 ENV = "TABLINE_THREADS"
+MAX_ENV = "TABLINE_MAX_THREADS"
 _last: tuple[float, float, float] | None = None  # (wall clock, busy CPU-seconds of all processes, ours)
 _answer: float | None = None  # the last measurement's result
 
@@ -75,9 +80,16 @@ def others_busy(window_s: float = 0.15, stale_s: float = 5.0) -> float | None:
     return _answer
 
 
+def _cap() -> int:
+    try:
+        return max(1, int(os.environ.get(MAX_ENV, "").strip()))
+    except ValueError:
+        return cpu_count()
+
+
 def choose_threads(requested: int | None = None) -> int:
     """Threads to use: ``requested``, else ``$TABLINE_THREADS``, else ``$OMP_NUM_THREADS``, else the cores
-    other processes leave free."""
+    other processes leave free (at most ``$TABLINE_MAX_THREADS``: a Ray replica's reserved CPUs)."""
     if requested:
         return requested
     for name in (ENV, "OMP_NUM_THREADS"):
@@ -87,7 +99,7 @@ def choose_threads(requested: int | None = None) -> int:
                 return max(1, int(value))
             except ValueError:
                 pass  # a garbled override falls back to measuring rather than failing a long job
-    n = cpu_count()
+    n = min(cpu_count(), _cap())
     busy = others_busy()
     if busy is None:
         return n

@@ -54,7 +54,7 @@ def _friendly(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except TablineError as exc:
-            # escaped: a message may hold brackets of its own (`pip install "tabline[otel]"`), not markup
+            # escaped: a message may hold brackets of its own (`pip install "tabline[otel]"`, `.[ray]`), not markup
             err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except ValidationError as exc:

@@ -15,6 +15,7 @@ from typing import Optional
 import typer
 
 from tabline.cli import _BAD_LINES_HELP, _OTEL_HELP, _SEP_HELP, _friendly, _otel, _read, app, err, out
+from tabline.cli.tables import RAY_HELP
 from tabline.errors import InvalidArgumentError
 
 
@@ -43,6 +44,10 @@ def run(
                                               "TabularLM on those batches' rows ranked by QC (docs/tabgraa.md)."),
     sep: Optional[str] = typer.Option(None, "--sep", help=_SEP_HELP),
     on_bad_lines: str = typer.Option("error", "--on-bad-lines", help=_BAD_LINES_HELP),
+    ray_address: Optional[str] = typer.Option(None, "--ray", help=RAY_HELP + " The LM and LLM workers and the "
+                                              "judges run on Ray actors; same rows as without --ray. Also with --resume."),
+    actors: Optional[int] = typer.Option(None, "--actors", help="With --ray: replicas of the models (Ray actors); "
+                                         "default one per CPU of the cluster.", min=1),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     no_view: bool = typer.Option(False, "--no-view", help="Do not write the run's page (view.html) at the end."),
     otel: bool = typer.Option(False, "--otel", help=_OTEL_HELP),
@@ -55,12 +60,20 @@ def run(
     from tabline.cli.tables import parse_budget
     from tabline.line.assembly import AssemblyLine
 
+    executor = None
+    if actors is not None and ray_address is None:
+        raise InvalidArgumentError(f"--actors {actors} needs --ray (auto or a cluster's address)")
+    if ray_address is not None:  # said before any fit: a missing Ray or a bad address costs no time
+        from tabline.cluster.connect import RayConfig, require_ray
+
+        require_ray()
+        executor = RayConfig.from_value(ray_address).model_copy(update={"actors": actors})
     if resume is not None:
         if data is not None or rows is not None:
             raise InvalidArgumentError("--resume takes only the run folder; the data and -n were fixed when the run began")
         export = _otel(otel)
         with _interruptible(resume):
-            result = AssemblyLine.resume(resume, progress=not quiet, otel=export)
+            result = AssemblyLine.resume(resume, progress=not quiet, executor=executor, otel=export)
     else:
         if data is None or rows is None:
             raise InvalidArgumentError("give the data file and -n ROWS, e.g. `tabline run data.csv -n 20000 -o runs/x`")
@@ -78,8 +91,8 @@ def run(
             out.print(f"run folder: {output} — safe to interrupt at any moment: `tabline run --resume {output}` "
                       "continues where it stopped", highlight=False)
         with _interruptible(output):
-            result = AssemblyLine(team, align_every=align_every).run(rows, output, data=df, progress=not quiet,
-                                                                     otel=export)
+            result = AssemblyLine(team, align_every=align_every, executor=executor).run(
+                rows, output, data=df, progress=not quiet, otel=export)
     _print_line_result(result)
     if not no_view:
         print_view(result.run_dir)

@@ -39,6 +39,9 @@ def parse_budget(text: str) -> float | str | None:
     return seconds
 
 
+RAY_HELP = ("Run on a Ray cluster: 'auto' (RAY_ADDRESS, else the cluster `ray start` runs here, else a new "
+            "local one), HOST:PORT of the head node, or ray://HOST:PORT. Needs pip install -e \".[ray]\".")
+
 _DEVICE_HELP = ("Where to compute: auto (a CUDA GPU when there is one, else the CPU), cpu, cuda or cuda:N. "
                 "On a GPU training runs in bfloat16 autocast and sampling in large batches.")
 
@@ -99,11 +102,19 @@ def sample(
                                "(allow). Dropped ones are drawn again."),
     device: Optional[str] = typer.Option(None, "--device", help=_DEVICE_HELP + " Default: the model's, where this "
                                          "machine has it."),
+    ray_address: Optional[str] = typer.Option(None, "--ray", help=RAY_HELP),
+    actors: Optional[int] = typer.Option(None, "--actors", help="With --ray: model replicas (Ray actors); default "
+                                         "one per CPU of the cluster. The rows do not depend on it.", min=1),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Generate schema-valid synthetic rows from a fitted model."""
+    """Generate schema-valid synthetic rows from a fitted model.
+
+    Rows are made in chunks of 4,096, each with a seed drawn from --seed, so the same seed gives the same rows
+    here and on any Ray cluster, whatever the number of actors."""
+    from tabline._progress import progress_bar
     from tabline.io import write_csv_atomic, write_parquet_atomic
     from tabline.training import TabularLM, TabularLMConfig
+    from tabline.training.chunks import sample_in_chunks
 
     writers = {".csv": write_csv_atomic, ".parquet": write_parquet_atomic, ".pq": write_parquet_atomic}
     write = writers.get(output.suffix.lower())
@@ -112,15 +123,32 @@ def sample(
                                    "format to write)")
     if n <= 0:
         raise InvalidArgumentError(f"-n must be a positive number of rows, got {n}")
+    if actors is not None and ray_address is None:
+        raise InvalidArgumentError(f"--actors {actors} needs --ray (auto or a cluster's address)")
+    config = None
+    if ray_address is not None:  # checked before the model is loaded: a missing Ray is said at once
+        from tabline.cluster.connect import RayConfig, require_ray
+
+        require_ray()
+        config = RayConfig.from_value(ray_address).model_copy(update={"actors": actors})
     lm = TabularLM.load(model_dir)
     if device is not None:  # validated like any setting: a malformed or absent device is a one-line error
         lm.config = TabularLMConfig(**{**lm.config.model_dump(), "device": device})
     conditions = _parse_conditions(condition)
-    frame = lm.sample(n, conditions=conditions or None, seed=seed, temperature=temperature, top_p=top_p,
-                      progress=not quiet, copies=copies)
-    write(frame, output)
-    guard = "" if lm.last_sample is None else f" ({lm.last_sample.summary()})"
-    out.print(f"wrote {len(frame):,} rows → {output}{guard}")
+    options = {"conditions": conditions or None, "temperature": temperature, "top_p": top_p, "copies": copies}
+    lm.sample(1, **options)  # a bad condition or setting fails here, in one line, before any work is shipped
+    with progress_bar(n, "sampling", enabled=not quiet) as bar:
+        if config is None:
+            sampled = sample_in_chunks(lm, n, seed=seed, options=options, on_chunk=bar.advance)
+        else:
+            from tabline.cluster.connect import connect
+            from tabline.cluster.sampling import sample_on_ray
+
+            with connect(config) as ray:
+                sampled = sample_on_ray(ray, lm, n, seed=seed, config=config, options=options, on_chunk=bar.advance)
+    write(sampled.frame, output)
+    guard = "" if sampled.report is None else f" ({sampled.report.summary()})"
+    out.print(f"wrote {len(sampled.frame):,} rows → {output}{guard}")
 
 
 @app.command()

@@ -151,6 +151,7 @@ def station(rt: LineRuntime, component: str, state: LineState) -> Step:
     context = FillContext(rule=agents.plan.arms[arm].rule, arm_rows=rt.arm_rows(arm), negatives=negatives)
     filled = worker.fill(batch, seed=seed_for(agents.team.seed, batch_id, rt.component_index(component)),
                          context=context)
+    rt.look_ahead(component, state, batch, context)  # on Ray: the next batches' fills start now (same rows)
     own = filled.frame[[c for c in filled.frame.columns if c not in batch.columns]]
     update: dict[str, Any] = {"parts": {component: frame_to_arrow(own)}}
     if filled.failures:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -36,7 +36,7 @@ import pyarrow as pa
 from tabline.agents.coordinator import Coordinator
 from tabline.agents.plan import Plan
 from tabline.agents.reflection import Reflector
-from tabline.agents.roles import Judge, QCStage, Worker
+from tabline.agents.roles import FillContext, Judge, QCStage, Worker
 from tabline.agents.team import Team
 from tabline.qc.chain import QCChain
 from tabline.qc.sanity import row_keys
@@ -221,11 +221,21 @@ class LineAgents:
         return self.coordinator.plan
 
 
-class LineRuntime:
-    """One run of the line: its agents, its run folder, and what the nodes keep in memory between them."""
+class Lookahead(Protocol):
+    """Who can start a station's fill before the line asks for it (`tabline.cluster.stations.RayStations`).
+    It must give the same answer as the worker would, whenever the batch really asked for is the expected one."""
 
-    def __init__(self, agents: LineAgents, folder: RunFolder):
-        self.agents, self.folder = agents, folder
+    depth: int  # how many batches ahead to expect
+
+    def expect(self, component: str, batch: pd.DataFrame, seed: int, context: FillContext) -> None: ...
+
+
+class LineRuntime:
+    """One run of the line: its agents, its run folder, and what the nodes keep in memory between them.
+    ``ahead``: where the stations' next fills may start early (None: this process fills as asked)."""
+
+    def __init__(self, agents: LineAgents, folder: RunFolder, ahead: Lookahead | None = None):
+        self.agents, self.folder, self.ahead = agents, folder, ahead
         self.frames = BatchFrames()
         self.pool = AcceptedPool(agents.schema, agents.qc, folder)
         self._arm_rows: dict[int, pd.DataFrame] = {}
@@ -246,6 +256,20 @@ class LineRuntime:
         """The component's position in the plan: its station's seed stream."""
         return self._components.index(name)
 
+    def look_ahead(self, component: str, state: dict[str, Any], batch: pd.DataFrame, context: FillContext) -> None:
+        """Tell ``ahead`` the fills of this station's next batches when they cannot depend on anything the
+        line has yet to decide: one arm, no evolvers (so no conditions), a station that starts from empty
+        rows, no DATE reflection and no TabGRAA step — the next batch is then ``len(batch)`` empty rows
+        with the next batch's seed, unless the run nears its end and asks for fewer."""
+        agents = self.agents
+        if (self.ahead is None or len(agents.plan.arms) != 1 or agents.coordinator.evolvers or len(batch.columns)
+                or component in agents.reflective or agents.alignment is not None
+                or len(batch) != agents.team.rows_per_batch(1)):
+            return
+        index, batch_id = self.component_index(component), state["batch_id"]
+        for k in range(1, self.ahead.depth + 1):
+            self.ahead.expect(component, batch, seed_for(agents.team.seed, batch_id + k, index), context)
 
-__all__ = ["AcceptedPool", "BatchFrames", "LineAgents", "LineRuntime", "frame_from_arrow", "frame_to_arrow",
+
+__all__ = ["AcceptedPool", "BatchFrames", "LineAgents", "LineRuntime", "Lookahead", "frame_from_arrow", "frame_to_arrow",
            "seed_for"]

@@ -63,13 +63,22 @@ class AssemblyLine:
     batches, ranked by their judge scores, align the line's TabularLM against its SFT self (``align`` holds
     the `AlignConfig`: loss, β, learning rate, B). See `tabline.training.tabgraa`.
 
+    ``executor``: where the heavy stations run. None or ``"local"``: in this process; ``"ray"`` (or
+    ``"auto"``, ``"HOST:PORT"``, ``"ray://HOST:PORT"``, a `tabline.cluster.connect.RayConfig`): on Ray
+    actors, each holding a replica of the models, while this process keeps the graph, coordinator, QC and
+    checkpoint — the same rows as a local run with the same seed (docs/ray.md).
+
     The agents themselves come from the team's specs through `tabline.agents.build`; the graph they run in
     is `tabline.graphs.line`."""
 
     def __init__(self, team: Team | None = None, *, lm: TabularLM | None = None,
                  models: dict[str, Any] | None = None, align_every: int | None = None,
-                 align: AlignConfig | dict | None = None):
+                 align: AlignConfig | dict | None = None, executor: Any = None):
         self.team = team or Team()
+        self.executor = _executor(executor)
+        if self.executor is not None and align_every is not None:
+            raise InvalidArgumentError("align_every changes the TabularLM during the run, and the Ray replicas hold "
+                                       "a fixed copy of it: run TabGRAA inside the line without --ray")
         self.lm = lm
         self.models = dict(models or {})
         if align_every is not None and (not isinstance(align_every, (int, np.integer)) or align_every < 1):
@@ -237,16 +246,28 @@ class AssemblyLine:
         write_text_atomic(mermaid(build_line_graph(runtime, run_id=run_id)), folder.path / "graph.mmd")
         if folder.read_manifest().get("status") != "running":
             folder.update_manifest(status="running", uses_lm=self.lm is not None)
-        return drive(runtime, run_id, initial_state(agents, n_rows), progress, export)
+        if self.executor is None:
+            return drive(runtime, run_id, initial_state(agents, n_rows), progress, export)
+        from tabline.cluster.stations import ray_stations
+
+        with ray_stations(self.executor, agents, run_id=run_id) as (remote, stations):
+            result = drive(LineRuntime(remote, folder, ahead=stations), run_id, initial_state(agents, n_rows), progress,
+                           export)
+            folder.update_manifest(executor={"kind": "ray", "address": self.executor.address,
+                                             "replicas": len(stations.actors), "remote": stations.keys,
+                                             "calls": stations.calls, "llm_budget": stations.budget_stats()})
+        return result
 
     @classmethod
     def resume(cls, run_dir: str | os.PathLike, *, progress: bool = True,
-               models: dict[str, Any] | None = None, otel: Any = None) -> LineResult:
+               models: dict[str, Any] | None = None, executor: Any = None, otel: Any = None) -> LineResult:
         """Continue a run from where it stopped — in the LM's fit (from its last epoch) or between batches
         (from the last checkpoint); a finished run is read back. ``models``: the Python chat models the run
-        was started with (shorthands are rebuilt on their own). Nothing is unpickled: the line is re-fitted
-        from the folder's plain files with the run's seeds, which gives the same agents. ``otel``: as in `run`
-        (the continued part is one more run span, with the same run id)."""
+        was started with (shorthands are rebuilt on their own). ``executor``: as in `AssemblyLine`, for the rest
+        of the run (a run started on Ray may go on locally and the other way round: the rows are the same).
+        ``otel``: as in `run` (the continued part is one more run span, with the same run id). Nothing is
+        unpickled: the line is re-fitted from the folder's plain files with the run's seeds, which gives the
+        same agents."""
         export = otel_export(otel)
         folder = RunFolder(run_dir)
         with folder.lock(), _resume_hint(folder):
@@ -263,7 +284,7 @@ class AssemblyLine:
                                    f"Python with AssemblyLine.resume(run_dir, models={{{missing[0]!r}: model, ...}})")
             code_path = manifest.get("code", {}).get("path", [])
             line = cls(Team.load(folder.team, code_path=code_path), models=models, align_every=manifest.get("align_every"),
-                       align=manifest.get("align"))
+                       align=manifest.get("align"), executor=executor)
             if folder.model.exists():
                 line.lm = TabularLM.load(folder.model)
             elif manifest.get("uses_lm"):
@@ -292,6 +313,15 @@ def _resume_hint(folder: RunFolder) -> Iterator[None]:
         raise AgentError(f"{exc}. Every finished batch is kept: once the agent is fixed, "
                          f"`tabline run --resume {folder.path}` continues the run", agent=exc.agent, role=exc.role,
                          prefixed=True) from exc
+
+
+def _executor(value: Any) -> Any:
+    """None for this process, else the `RayConfig` of ``value`` (Ray itself is imported only to run)."""
+    if value is None or value == "local":
+        return None
+    from tabline.cluster.connect import RayConfig
+
+    return RayConfig.from_value(value)
 
 
 def _load_schema(folder: RunFolder) -> Schema:

@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import re
@@ -35,6 +36,20 @@ from tabline.agents.llm.backends import BackendError, ModelRef
 
 T = TypeVar("T", bound=BaseModel)
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
+
+
+_request_gate: Callable[[], Any] = contextlib.nullcontext  # see use_request_gate
+
+
+def use_request_gate(gate: Callable[[], Any] | None) -> None:
+    """Make every LLM request of this process also hold ``gate()`` (an async context manager) while it runs:
+    how a Ray replica shares one cluster-wide budget (`tabline.cluster.budget`). None: no gate.
+
+    Example:
+        >>> use_request_gate(None)
+    """
+    global _request_gate
+    _request_gate = gate or contextlib.nullcontext
 
 
 def backoff_delay(retry: int, *, base: float, cap: float, u: float, retry_after: float | None = None) -> float:
@@ -261,7 +276,7 @@ class StructuredCaller:
         self.usage.name(self.ref.model_name, self.ref.system)
         for retry in range(settings.transient_retries + 1):
             try:
-                async with semaphore:
+                async with semaphore, _request_gate():
                     message = await asyncio.wait_for(model.ainvoke(history, **kwargs), settings.timeout_s)
             except Exception as exc:  # providers raise many types; `classify` sorts them
                 kind, after = classify(exc)
