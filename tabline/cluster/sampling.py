@@ -7,7 +7,7 @@ bytes, which the driver puts back in chunk order. At most two chunks per actor a
 stays bounded however many rows are asked for. A chunk's rows depend only on the model, its size and its
 seed: the result equals `tabline.training.chunks.sample_in_chunks` in this process, for any actor count.
 
-Example (needs Ray; see tests/ray/test_sample.py):
+Example (needs Ray; see tests/ray/test_ray_sample.py):
     $ tabline sample model/ -n 200000 -o rows.parquet --ray auto --actors 2
 """
 from __future__ import annotations

@@ -17,7 +17,7 @@ batch of a run, say. Look-ahead changes when rows are made, never which.
 out of memory, its node gone) is restarted by Ray, loads the same object-store copy again, and the call it
 was making is re-run with the same inputs — the same rows, none lost, none twice.
 
-Example (needs Ray; see tests/ray/test_line.py):
+Example (needs Ray; see tests/ray/test_ray_line.py):
     $ tabline run data.csv -n 20000 -o runs/x --ray auto
 """
 from __future__ import annotations
