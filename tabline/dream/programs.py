@@ -324,7 +324,7 @@ def _pct_change(df: pd.DataFrame, p: Program) -> Answer:
 OPS: dict[str, Callable[[pd.DataFrame, Program], Answer]] = {
     **{name: _aggregate for name in AGGREGATES},
     "count": lambda df, p: Answer("number", float(_mask(df, p.get("where", [])).sum())),
-    "distinct": lambda df, p: Answer("number", float(_column(df, p["column"]).map(cell_text).replace("", np.nan).nunique())),
+    "distinct": lambda df, p: Answer("number", float(len(set(_column(df, p["column"]).map(cell_text)) - {""}))),
     "difference": lambda df, p: _number(_cell_number(df, p, "row") - _cell_number(df, p, "row_b")),
     "ratio": lambda df, p: _arith(df, {"fn": "/", "left": {"op": "cell", **{k: p[k] for k in ("key", "row", "column")}},
                                        "right": {"op": "cell", "key": p["key"], "row": p["row_b"], "column": p["column"]}}),
