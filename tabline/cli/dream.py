@@ -46,8 +46,9 @@ def dream(
     sep: Optional[str] = typer.Option(None, "--sep", help=_SEP_HELP),
     on_bad_lines: str = typer.Option("error", "--on-bad-lines", help=_BAD_LINES_HELP),
 ) -> None:
-    """Make table-task training data the TableDreamer way, every reference answer computed by executing the
-    task on its table. Writes OUT/dataset.jsonl (chat format: `datasets.load_dataset("json", ...)` and trl's
+    """Make table-task training data the TableDreamer way: each answer computed by running its task.
+
+    Every reference answer is computed by executing the task on its table. Writes OUT/dataset.jsonl (chat format: `datasets.load_dataset("json", ...)` and trl's
     SFTTrainer take it as it is), OUT/items.jsonl, OUT/report.json and OUT/trace.jsonl."""
     from tabline.dream.config import DreamConfig
     from tabline.line.dreamer import Dreamer

@@ -179,7 +179,8 @@ def trace_summary(run_dir: Path = typer.Argument(..., help="A run folder made by
 @app.command()
 @_friendly
 def view(
-    run_dir: Path = typer.Argument(..., help="A run folder made by `tabline run` or `tabline demo` (finished or not)."),
+    run_dir: Path = typer.Argument(..., help="A folder made by `tabline run`, `demo`, `align` or `dream` (finished "
+                                   "or not)."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Where to write the page (default: RUN_DIR/view.html)."),
     serve: bool = typer.Option(False, "--serve", help="Serve the page on 127.0.0.1 and refresh it as the run writes "
                                "new events (Ctrl-C stops; the page is written to disk then)."),
@@ -187,8 +188,9 @@ def view(
 ) -> None:
     """Write one self-contained HTML page of a run: the line, QC funnel, timeline, bandit, fidelity, LLM calls.
 
-    Everything (plotly included) is inside the file, so it opens from disk with the network off. With
-    --serve, watch a run that is still going: the page reloads when new events arrive."""
+    Everything (plotly included) is inside the file, so it opens from disk with the network off.
+
+    With --serve, watch a run that is still going: the page reloads when new events arrive."""
     from tabline.view import write_view
 
     if not serve:
