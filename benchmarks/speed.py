@@ -42,8 +42,11 @@ from benchmarks.measures import (  # noqa: E402
 from benchmarks.report import machine_info, replace_section  # noqa: E402
 
 TABLES = ["Benefits", "Computers", "diamonds", "HI", "DoctorContacts", "Car", "baseball", "MedExp"]
-METHODS = ["tabline", "tabularargn"]
-LABELS = {"tabline": "tabline TabularLM", "tabularargn": "TabularARGN"}
+METHODS = ["tabline", "tabularargn", "tabline_matched"]
+# tabline_matched: tabline with its training time budget set to TabularARGN's median fit seconds on the table
+# (from that table's finished TabularARGN runs) — the fidelity tabline reaches in the peer's fit time
+LABELS = {"tabline": "tabline TabularLM", "tabularargn": "TabularARGN",
+          "tabline_matched": "tabline, TabularARGN's fit time"}
 OUT = BENCH_DIR / "out" / "speed"
 RESULTS = BENCH_DIR / "results" / "speed"
 TRAIN_CAP = 4_000
@@ -86,12 +89,21 @@ def run_one(name: str, method: str, seed: int, load: str, sample_rows: int, time
     if method == "tabularargn" and not Path(py).exists():
         log("TabularARGN venv missing: run `bash benchmarks/setup_tabularargn.sh`")
         return None
+    config, settings, child = "{}", "defaults (no thread or size settings passed)", method
+    if method == "tabline_matched":
+        peer = [json.loads(p.read_text())["fit_s"] for p in sorted((RESULTS / name).glob("tabularargn-s[0-9].json"))]
+        if not peer:
+            log(f"{name}: no TabularARGN run to match the fit time of; run tabularargn first")
+            return None
+        budget = round(statistics.median(peer), 1)
+        config, child = json.dumps({"time_budget_s": budget}), "tabline"
+        settings = f"time_budget_s {budget} (TabularARGN's median fit s on this table), otherwise defaults"
     csv, js = d / f"{stem}.csv", d / f"{stem}.run.json"
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TABLINE_THREADS")}
     env.update({"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
                 "HF_HOME": str(BENCH_DIR / ".cache" / "hf"), "TOKENIZERS_PARALLELISM": "false"})
-    cmd = [py, "-m", "benchmarks.peers", "--method", method, "--split-dir", str(d), "--seed", str(seed),
-           "--out-csv", str(csv), "--out-json", str(js), "--config", "{}", "--threads", "0", "--n", str(sample_rows)]
+    cmd = [py, "-m", "benchmarks.peers", "--method", child, "--split-dir", str(d), "--seed", str(seed),
+           "--out-csv", str(csv), "--out-json", str(js), "--config", config, "--threads", "0", "--n", str(sample_rows)]
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(HOGS if load == "busy" else 0)]
     try:
         t0 = time.perf_counter()
@@ -112,7 +124,7 @@ def run_one(name: str, method: str, seed: int, load: str, sample_rows: int, time
         "sample_rows": rec["sample_rows"], "fit_s": rec["fit_s"], "sample_s": rec["sample_s"],
         "sample_rows_per_s": rec["sample_rows_per_s"], "child_wall_s": wall, "params": rec.get("params"),
         "peak_rss_mb": rec.get("peak_rss_mb"), "versions": {k: rec.get(k) for k in ("torch", "pandas", "python")},
-        "settings": "defaults (no thread or size settings passed)",
+        "settings": settings,
         "extra": {k: v for k, v in rec.get("extra", {}).items() if k != "resolved_config"},
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
@@ -179,7 +191,9 @@ def report(runs: list[dict[str, Any]], machine: dict[str, Any]) -> str:
         f"{machine.get('ram_gib')} GiB; torch {machine.get('torch')}. Seeds {seeds}; cells are median "
         f"(min–max). Train rows: the benchmarks' seeded split capped at {TRAIN_CAP:,} (holdout likewise); "
         f"rows/s: {runs[0]['sample_rows']:,} rows in one call. Both methods at their defaults, one process "
-        "each, nothing else running unless stated; fidelity on len(holdout) sampled rows. Invented values: share "
+        "each, nothing else running unless stated; the third row per table is tabline with its training time "
+        "budget set to TabularARGN's median fit seconds on that table (measured in a later run on the same "
+        "machine). Fidelity on len(holdout) sampled rows. Invented values: share "
         "of the output's cells in columns with at most 50 distinct training values that hold a value neither "
         "train nor holdout holds. "
         + "; ".join(f"{t}: seeds {sorted({r['seed'] for r in runs if r['table'] == t})} only" for t in tables
@@ -218,6 +232,20 @@ def report(runs: list[dict[str, Any]], machine: dict[str, Any]) -> str:
             f"- **Fit speed, TabularARGN fit s ÷ tabline fit s** (> 1 means tabline fits faster): {fmt(wins['fit'])}; "
             f"ahead on {sum(x >= 1 for _, x in wins['fit'])} of {len(wins['fit'])} tables.",
         ]
+    matched = []
+    for t in tables:
+        a, b = _pick(runs, t, "tabline_matched"), _pick(runs, t, "tabularargn")
+        if a and b:
+            c2 = lambda rs: statistics.median((r.get("fidelity") or {}).get("c2st_vs_holdout", 1.0) for r in rs)  # noqa: E731
+            matched.append((t, statistics.median(r["fit_s"] for r in a) / statistics.median(r["fit_s"] for r in b),
+                            c2(a), c2(b)))
+    if matched:
+        lines.append(
+            "- **At TabularARGN's fit time** (tabline's time budget set to the peer's median fit seconds): fit s ratio "
+            "tabline ÷ TabularARGN and C2ST vs holdout tabline / TabularARGN (lower is better): "
+            + ", ".join(f"{t} {r:.2f}× {c:.3f} / {p:.3f}" for t, r, c, p in matched)
+            + f"; tabline's C2ST lower on {sum(c < p for _, _, c, p in matched)} of {len(matched)} tables, its fit "
+            f"within 1.1× of the peer's on {sum(r <= 1.1 for _, r, _, _ in matched)}.")
     busy = [r for r in runs if r["load"] == "busy"]
     if busy:
         lines += ["", f"**Under load** (one other process busy-looping on one of the cores during fit and sample; "
@@ -264,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--busy-tables", default="Computers,MedExp", help="tables also run under load")
-    ap.add_argument("--busy-methods", default=",".join(METHODS), help="methods also run under load")
+    ap.add_argument("--busy-methods", default="tabline,tabularargn", help="methods also run under load")
     ap.add_argument("--sample-rows", type=int, default=20_000)
     ap.add_argument("--timeout", type=int, default=1800)
     ap.add_argument("--report-only", action="store_true")
