@@ -25,7 +25,7 @@ from tabline.run_folder import read_trace
 from tabline.training.tabgraa import step_metrics
 from tabline.view.html import Figures, esc, label, note, page, section, table
 from tabline.view.run_data import RunData
-from tabline.view.sections import graph_figure, mermaid_details
+from tabline.view.sections import graph_figure, mermaid_details, node_totals
 
 ALIGN_SECTIONS = [("loop", "The loop"), ("timeline", "Timeline"), ("alignment", "Alignment")]
 _GROUPS = ("reward_mean", "reward_high", "reward_low")
@@ -213,18 +213,12 @@ def _status(run: AlignRun) -> str:
 
 def _loop_section(run: AlignRun, figs: Figures) -> str:
     parts = []
-    trace = run.trace.reindex(columns=["node", "agent", "rows_in", "rows_out", "seconds"])
-    if len(trace):
-        def total(column: pd.Series) -> float:
-            return column.sum(min_count=1)  # a node that never takes rows (generate) shows blank, not 0
-
-        nodes = trace.groupby("node", sort=False).agg(agent=("agent", "first"), runs=("node", "size"),
-                                                      rows_in=("rows_in", total), rows_out=("rows_out", total),
-                                                      seconds=("seconds", "sum")).reset_index()
-        total = max(float(nodes["seconds"].sum()), 1e-9)
-        nodes["share"] = (nodes["seconds"] / total).map(lambda s: f"{s:.0%}")
+    nodes = node_totals(run.trace)  # a node that never takes rows (generate) shows blank, not 0
+    wall = max(float(nodes["seconds"].sum()), 1e-9) if nodes is not None else 1.0
+    if nodes is not None:
+        shown = nodes.assign(share=(nodes["seconds"] / wall).map(lambda s: f"{s:.0%}"))
         parts.append(table(["node", "agent", "runs", "rows in", "rows out", "seconds", "share of the time"],
-                           nodes.itertuples(index=False)))
+                           shown.itertuples(index=False)))
     else:
         parts.append(note("The trace has no events, so there is nothing to count here."))
     settings = [(k, v) for k, v in run.report.items() if k not in ("history", "config")]
@@ -233,8 +227,7 @@ def _loop_section(run: AlignRun, figs: Figures) -> str:
         parts.append("<h3>Settings (align.json)</h3>"
                      + table(["setting", "value"], [(k, json.dumps(v) if isinstance(v, (dict, list)) else v)
                                                     for k, v in settings]))
-    drawn = graph_figure(run.graph, nodes if len(trace) else None,
-                         max(float(trace["seconds"].sum()), 1e-9) if len(trace) else 1.0, loop="next round")
+    drawn = graph_figure(run.graph, nodes, wall, loop="next round")
     if drawn is not None:
         parts.insert(0, figs.div(drawn, 240))
     if run.graph:
