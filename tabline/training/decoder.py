@@ -108,12 +108,24 @@ class Decoder:
 
         self.wte = f32(body.wte.weight)  # (V, D) float32: the tied output head
         self.wte_in = self.wte.to(self.mm)
+        # markers folded into the token before them (tabline.training.gpt); the extra zero row is "no marker"
+        self.markers = len(getattr(model, "marker_ids", ()))  # 0: a plain GPT-2, markers fed as tokens
+        self.wte_plus = torch.cat([self.wte_in, self.wte_in.new_zeros(1, self.n_embd)])  # (V + 1, D)
         self.wpe = body.wpe.weight.detach().to(device=self.device, dtype=self.mm)  # (P, D)
         self.ln_f = (f32(body.ln_f.weight), f32(body.ln_f.bias), body.ln_f.eps)
         self.layers = [_Layer(block, self.mm, self.device) for block in body.h]
         self.keys: list[torch.Tensor] = []
         self.vals: list[torch.Tensor] = []
         self.pos = 0
+
+    @property
+    def folded(self) -> bool:
+        """True when markers are added to the token before them instead of being fed (`TabularGPT`)."""
+        return self.markers > 0
+
+    def positions(self, logical_length: int) -> int:
+        """Cache positions a whole row of ``logical_length`` tokens needs (<bos>, markers, values, <eos>)."""
+        return logical_length - self.markers - 1 if self.folded else logical_length
 
     def batch_for(self, length: int, budget_bytes: int = 256 * 2**20, most: int = 4096) -> int:
         """Rows per batch whose key/value cache for ``length`` tokens fits ``budget_bytes`` (64..``most``).
@@ -136,21 +148,27 @@ class Decoder:
         self.pos = 0
 
     @torch.inference_mode()
-    def step(self, ids: torch.Tensor) -> torch.Tensor:
-        """Feed ``ids`` (B, k), the next k tokens of every sequence; return the hidden state after the last
-        one, (B, D) float32, ready for `logits`."""
+    def step(self, ids: torch.Tensor, plus: torch.Tensor | None = None) -> torch.Tensor:
+        """Feed ``ids`` (B, k), the next k tokens of every sequence, with ``plus`` (B, k) the marker folded into
+        each (-1: none; folded models only); return the hidden state after the last one, (B, D) float32, ready
+        for `logits`."""
         b, k = ids.shape
         p0, p1 = self.pos, self.pos + k
-        h = (self.wte_in[ids] + self.wpe[p0:p1]).view(b * k, self.n_embd)  # (B*k, D)
+        emb = self.wte_in[ids] if plus is None else self.wte_in[ids] + self.wte_plus[plus]
+        h = (emb + self.wpe[p0:p1]).view(b * k, self.n_embd)  # (B*k, D)
         # a new token sees the whole cache and the new tokens up to itself
         hidden = None if k == 1 else ~torch.ones(k, p1, dtype=torch.bool, device=self.device).tril(p0)
         scale = self.head_dim ** -0.5
-        for layer, kc, vc in zip(self.layers, self.keys, self.vals):
+        last = len(self.layers) - 1
+        for i, (layer, kc, vc) in enumerate(zip(self.layers, self.keys, self.vals)):
             a = F.layer_norm(h, (self.n_embd,), *layer.ln1)
             qkv = torch.addmm(layer.b_qkv, a, layer.w_qkv).view(b, k, 3, self.n_head, self.head_dim)
             kc[:, :, p0:p1] = qkv[:, :, 1].transpose(1, 2)
             vc[:, :, p0:p1] = qkv[:, :, 2].transpose(1, 2)
             q = qkv[:, :, 0].transpose(1, 2)  # (B, H, k, hd)
+            if i == last and k > 1:
+                # only the last position's output is read: the rest of the last layer is done for it alone
+                q, h, hidden, k = q[:, :, -1:], h.view(b, k, self.n_embd)[:, -1], None, 1
             # SDPA's CPU kernels are tuned for long queries; for 1-2 new tokens over a short cache two batched
             # matmuls over the cache as it lies (the key slice read transposed, no copy) measured ~2x faster
             scores = torch.matmul(q, kc[:, :, :p1].transpose(-1, -2)).float() * scale  # (B, H, k, p1)
@@ -163,8 +181,8 @@ class Decoder:
                        approximate=self.gelu)
             h = torch.addmm(h, m, layer.w_proj).add_(layer.b_proj)
         self.pos = p1
-        last = h.view(b, k, self.n_embd)[:, -1].float()
-        return F.layer_norm(last, (self.n_embd,), *self.ln_f)  # (B, D)
+        out = h.view(b, k, self.n_embd)[:, -1].float()
+        return F.layer_norm(out, (self.n_embd,), *self.ln_f)  # (B, D)
 
     @torch.inference_mode()
     def logits(self, hidden: torch.Tensor, lo: int, hi: int) -> torch.Tensor:

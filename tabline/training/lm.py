@@ -37,6 +37,7 @@ from tabline.schema import Schema
 from tabline.training.checkpoint import TrainState, fingerprint, load_checkpoint, save_checkpoint
 from tabline.training.external import ExternalColumns
 from tabline.training.decoder import Decoder, Precision
+from tabline.training.gpt import TabularGPT
 from tabline.training.guard import Copies, CopyGuard, SampleReport, keep_probability, overfit_signal
 from tabline.training.plan import Plan, lr_factor, over_budget, plan_training
 from tabline.training.device import (DeviceSpec, device_for_loading, resolve_device, sampling_generator,
@@ -85,6 +86,10 @@ class TabularLMConfig(BaseModel):
     # row over its limit, so every third epoch still stops a fit that memorises, a few epochs later.
     guard_every: int = Field(3, ge=1, description="watch after every this many epochs")
     canonical_fraction: float = Field(0.5, ge=0, le=1)
+    # A marker takes a position of its own only to say which column comes next; folded into the token before
+    # it, rows run ~40 % fewer positions in training and sampling (tabline.training.gpt, docs/tabular-lm.md)
+    fold_markers: bool = Field(True, description="add each column marker to the token before it instead of "
+                               "giving it a position (False: the layout of models saved before 0.2)")
     coarse_bins: int = Field(64, ge=2, le=1024)
     fine_bins: int = Field(128, ge=2, le=4096)
     exact_values: int = Field(128, ge=2, le=4096)
@@ -107,7 +112,7 @@ class TrainingLog(BaseModel):
     anneal_epochs: int = 0
     annealed_from: int | None = None  # the epoch whose weights the anneal started from
     budget_s: float | None = None
-    tokens_per_s: float | None = None  # training tokens (all positions) per second of the training loop
+    tokens_per_s: float | None = None  # positions the model ran (markers folded away) per second of training
     copy_rate_natural: float | None = None  # share of held rows equal to a training row: real data's own rate
     history: list[dict[str, float]] = []
 
@@ -168,7 +173,7 @@ class TabularLM:
         ``checkpoint``: a directory where the whole training state is saved after every epoch; if it already
         holds the state of this same fit (same data and settings), training continues from there and ends
         exactly as an uninterrupted fit would (unless a time budget stopped it: that depends on the clock)."""
-        from transformers import GPT2Config, GPT2LMHeadModel
+        from transformers import GPT2Config
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()  # its notices about unused config keys are noise to our users
@@ -191,14 +196,17 @@ class TabularLM:
         n_val = max(1, int(round(cfg.val_fraction * len(df))))
         val_vals, train_vals = values[perm[:n_val]], values[perm[n_val:]]
         self.guard = CopyGuard.fit(df, self.schema, held=perm[:n_val])
+        markers = [c.marker for c in tok.codes] if cfg.fold_markers else []
+        positions = tok.row_length() - (len(markers) + 1 if markers else 0)  # folded: no markers, no <eos>
         plan = plan_training(len(train_vals), tok.row_length(), budget_s=cfg.time_budget_s, max_epochs=cfg.max_epochs,
-                             n_layer=cfg.n_layer, n_embd=cfg.n_embd, anneal_fraction=cfg.anneal_fraction)
+                             n_layer=cfg.n_layer, n_embd=cfg.n_embd, anneal_fraction=cfg.anneal_fraction,
+                             model_length=positions)
         if plan.n_embd % cfg.n_head:
             raise InvalidArgumentError(f"n_embd ({plan.n_embd}) must be a multiple of n_head ({cfg.n_head})")
-        self.model = GPT2LMHeadModel(GPT2Config(
-            vocab_size=tok.vocab_size, n_positions=tok.row_length(), n_embd=plan.n_embd, n_layer=plan.n_layer,
+        self.model = TabularGPT(GPT2Config(
+            vocab_size=tok.vocab_size, n_positions=positions, n_embd=plan.n_embd, n_layer=plan.n_layer,
             n_head=cfg.n_head, activation_function="gelu", resid_pdrop=cfg.dropout, embd_pdrop=cfg.dropout, attn_pdrop=cfg.dropout,
-            initializer_range=cfg.init_std, bos_token_id=1, eos_token_id=2, pad_token_id=PAD,
+            initializer_range=cfg.init_std, bos_token_id=1, eos_token_id=2, pad_token_id=PAD, marker_ids=markers,
         ))
         key = fingerprint(df[self.schema.names], cfg.model_dump_json(exclude={"time_budget_s", "threads", "device"}),
                           self.schema.model_dump_json(), json.dumps(plan.__dict__))
@@ -318,7 +326,7 @@ class TabularLM:
             opt.step()
             state.step += 1
             losses.append(loss.item())
-        return float(np.mean(losses)), int(ids.numel())
+        return float(np.mean(losses)), len(ids) * model.folded_length(ids.shape[1])  # positions the model ran
 
     def _watch(self, held: pd.DataFrame, epoch: int) -> dict[str, float]:
         """Copy rate and DCR share of a few sampled rows against the held rows (the overfit guard's view)."""
@@ -388,7 +396,7 @@ class TabularLM:
         order = [j for j in range(d) if forced[0, j, 0] >= 0] + [
             j for j in range(d) if forced[0, j, 0] < 0 and tok.codes[j].name in wanted]
         decoder = Decoder(self.model, precision, device)
-        batch_size = batch_size or decoder.batch_for(tok.row_length())
+        batch_size = batch_size or decoder.batch_for(decoder.positions(tok.row_length()))
 
         def draw(rows: np.ndarray, bar: Any) -> pd.DataFrame:
             chunks = []
@@ -494,7 +502,6 @@ class TabularLM:
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "TabularLM":
         """Load a directory written by `save`; `ModelDirError` says what is missing or wrong."""
-        from transformers import GPT2LMHeadModel
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()  # config notices are noise to our users
@@ -510,12 +517,14 @@ class TabularLM:
             if meta.get("format") != 1:
                 raise ModelDirError(f"{d} was written in model format {meta.get('format')}; this tabline reads format 1")
             config = meta["config"]  # trained on a GPU? it still loads and samples where there is none
-            lm = cls(TabularLMConfig(**{**config, "device": device_for_loading(config.get("device", "auto"))}))
+            # a model saved before the folded layout has no fold_markers setting: it runs as it was trained
+            lm = cls(TabularLMConfig(**{"fold_markers": False, **config,
+                                        "device": device_for_loading(config.get("device", "auto"))}))
             lm.schema = Schema.load(d / "schema.json")
             lm.tokenizer = TableTokenizer.load(d, lm.schema)
             lm.external = ExternalColumns.from_dict(meta["external"])
             lm.log = TrainingLog(**meta["training"])
-            lm.model = GPT2LMHeadModel.from_pretrained(str(d), use_safetensors=True)
+            lm.model = TabularGPT.from_pretrained(str(d), use_safetensors=True)
             lm.guard = CopyGuard.load(d, meta.get("copy_guard"), lm.schema)  # absent: a model from before guards
         except (json.JSONDecodeError, KeyError, TypeError, OSError) as exc:
             raise ModelDirError(f"{d} is damaged: {exc}") from exc

@@ -80,11 +80,16 @@ def choose_size(n_rows: int, row_length: int) -> tuple[int, int]:
 
 
 def plan_training(n_rows: int, row_length: int, *, budget_s: float | Literal["auto"] | None, max_epochs: int,
-                  n_layer: int | None = None, n_embd: int | None = None, anneal_fraction: float = 0.2) -> Plan:
-    """The plan for ``n_rows`` training rows of ``row_length`` tokens. Sizes given are kept as given."""
-    tokens = n_rows * row_length
-    budget = auto_budget_s(tokens) if budget_s == "auto" else budget_s
+                  n_layer: int | None = None, n_embd: int | None = None, anneal_fraction: float = 0.2,
+                  model_length: int | None = None) -> Plan:
+    """The plan for ``n_rows`` training rows of ``row_length`` tokens. Sizes given are kept as given.
+
+    ``model_length``: the positions the model actually runs per row when that is fewer than the tokens
+    (`tabline.training.gpt.TabularGPT` folds the column markers away). The table's size, and so the budget and
+    the model's size, is counted in tokens; the epochs that fit the budget are counted in positions run."""
+    budget = auto_budget_s(n_rows * row_length) if budget_s == "auto" else budget_s
     size = choose_size(n_rows, row_length)
+    tokens = n_rows * (model_length or row_length)
     if budget is not None and n_layer is None and n_embd is None:
         while size != SIZES[0] and _epochs_in(budget, size, tokens) < MIN_EPOCHS:
             size = SIZES[SIZES.index(size) - 1]
