@@ -158,6 +158,8 @@ def run_tabline(train: pd.DataFrame, seed: int, cfg: dict[str, Any], meta: dict)
     res.extra["resolved_config"] = _dump_config(config)
     try:  # what the speed benchmark needs for tokens/s and the share of the CPU's matmul rate
         res.extra["row_length"] = int(lm.tokenizer.row_length())
+        # positions the model runs per row: fewer than the tokens when markers are folded (TabularGPT)
+        res.extra["model_positions"] = int(lm.model.folded_length(res.extra["row_length"]))
         res.extra["non_embedding_params"] = int(sum(
             p.numel() for n, p in lm.model.named_parameters() if "wte" not in n and "wpe" not in n))
         res.extra["n_layer"], res.extra["n_embd"] = int(lm.model.config.n_layer), int(lm.model.config.n_embd)

@@ -42,11 +42,13 @@ from benchmarks.measures import (  # noqa: E402
 from benchmarks.report import machine_info, replace_section  # noqa: E402
 
 TABLES = ["Benefits", "Computers", "diamonds", "HI", "DoctorContacts", "Car", "baseball", "MedExp"]
-METHODS = ["tabline", "tabularargn", "tabline_matched"]
+METHODS = ["tabline", "tabularargn", "tabline_matched", "tabline_markers"]
 # tabline_matched: tabline with its training time budget set to TabularARGN's median fit seconds on the table
 # (from that table's finished TabularARGN runs) — the fidelity tabline reaches in the peer's fit time
+# tabline_markers: tabline with every column marker a position of its own (fold_markers=False, the layout before
+# issue 18's folding), to measure what folding did to speed and fidelity side by side
 LABELS = {"tabline": "tabline TabularLM", "tabularargn": "TabularARGN",
-          "tabline_matched": "tabline, TabularARGN's fit time"}
+          "tabline_matched": "tabline, TabularARGN's fit time", "tabline_markers": "tabline, markers unfolded"}
 OUT = BENCH_DIR / "out" / "speed"
 RESULTS = BENCH_DIR / "results" / "speed"
 TRAIN_CAP = 4_000
@@ -98,6 +100,9 @@ def run_one(name: str, method: str, seed: int, load: str, sample_rows: int, time
         budget = round(statistics.median(peer), 1)
         config, child = json.dumps({"time_budget_s": budget}), "tabline"
         settings = f"time_budget_s {budget} (TabularARGN's median fit s on this table), otherwise defaults"
+    if method == "tabline_markers":
+        config, child = json.dumps({"fold_markers": False}), "tabline"
+        settings = "fold_markers False (every marker a position of its own), otherwise defaults"
     csv, js = d / f"{stem}.csv", d / f"{stem}.run.json"
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TABLINE_THREADS")}
     env.update({"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
@@ -157,6 +162,22 @@ def fidelity(d: Path, csv: Path, meta: dict) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ report
+def _backfill_positions() -> None:
+    """Positions per row for tabline runs recorded before the field existed (markers folded: every tabline run
+    in this folder but tabline_markers, which records its own)."""
+    from tabline.training.tokenizer import TableTokenizer  # noqa: PLC0415
+
+    for p in sorted(RESULTS.glob("*/tabline*.json")):
+        r = json.loads(p.read_text())
+        if "model_positions" in r["extra"] or not r["extra"].get("row_length") or r["method"] == "tabline_markers":
+            continue
+        meta = json.loads((OUT / r["table"] / "split.json").read_text())
+        tok = TableTokenizer.fit(read_table(OUT / r["table"] / "train.csv", meta["dtypes"]))
+        assert tok.row_length() == r["extra"]["row_length"], (p, tok.row_length())
+        r["extra"]["model_positions"] = tok.row_length() - len(tok.codes) - 1
+        atomic_write_json(p, r)
+
+
 def _load_all() -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*/*.json"))]
 
@@ -191,9 +212,14 @@ def report(runs: list[dict[str, Any]], machine: dict[str, Any]) -> str:
         f"{machine.get('ram_gib')} GiB; torch {machine.get('torch')}. Seeds {seeds}; cells are median "
         f"(min–max). Train rows: the benchmarks' seeded split capped at {TRAIN_CAP:,} (holdout likewise); "
         f"rows/s: {runs[0]['sample_rows']:,} rows in one call. Both methods at their defaults, one process "
-        "each, nothing else running unless stated; the third row per table is tabline with its training time "
-        "budget set to TabularARGN's median fit seconds on that table (measured in a later run on the same "
-        "machine). Fidelity on len(holdout) sampled rows. Invented values: share "
+        "each, nothing else running unless stated. "
+        + ("'tabline, TabularARGN's fit time' is tabline with its training time budget set to TabularARGN's median "
+           "fit seconds on that table (measured in a later run on the same machine). "
+           if any(r["method"] == "tabline_matched" for r in runs) else "")
+        + ("'tabline, markers unfolded' is tabline with `fold_markers=False`: every column marker a position of its "
+           "own, the layout before issue 18 (measured after the other rows, in the same session on the same machine). "
+           if any(r["method"] == "tabline_markers" for r in runs) else "")
+        + "Fidelity on len(holdout) sampled rows. Invented values: share "
         "of the output's cells in columns with at most 50 distinct training values that hold a value neither "
         "train nor holdout holds. "
         + "; ".join(f"{t}: seeds {sorted({r['seed'] for r in runs if r['table'] == t})} only" for t in tables
@@ -263,25 +289,32 @@ def report(runs: list[dict[str, Any]], machine: dict[str, Any]) -> str:
                     f"| {_med([b['sample_s'] / i['sample_s'] for i, b in pairs], '.2f')} |")
     rate = machine.get("matmul_gflops")
     tl = [r for r in runs if r["method"] == "tabline" and r["load"] == "idle" and r["extra"].get("row_length")]
+    sample_dtype = "bfloat16" if machine.get("fast_bf16", True) else "float32"  # what tabline's sampler ran in
     if rate and tl:
         lines += ["", f"**Throughput against the hardware.** Measured matmul rate in this run: {rate['float32']:.0f} GFLOP/s "
-                      f"float32, {rate['bfloat16']:.0f} GFLOP/s bfloat16 ((4096×128)·(128×512), 2 cores). "
+                      f"float32, {rate['bfloat16']:.0f} GFLOP/s bfloat16 ((4096×128)·(128×512), 2 cores); this CPU "
+                      + ("multiplies bfloat16 in hardware, so sampling runs in it. " if sample_dtype == "bfloat16" else
+                         "has no bfloat16 hardware, so sampling runs in float32. ")
+                      + "Tokens are the positions the model runs (markers folded: see docs/tabular-lm.md §1). "
                       "Training FLOPs ≈ 6 × non-embedding parameters × tokens (forward + backward, float32); sampling "
-                      "FLOPs ≈ 2 × non-embedding parameters × tokens fed (bfloat16 where the CPU has it).", "",
-                  "| table | model (layers × width) | training tokens/s | share of float32 matmul rate | sampling tokens/s | share of bfloat16 matmul rate |",
-                  "|---|---|---|---|---|---|"]
+                      "FLOPs ≈ 2 × non-embedding parameters × tokens fed.", "",
+                  "| table | model (layers × width) | positions per row | training tokens/s | share of float32 matmul rate "
+                  f"| sampling tokens/s | share of {sample_dtype} matmul rate |",
+                  "|---|---|---|---|---|---|---|"]
         for t in tables:
             rs = [r for r in tl if r["table"] == t]
             if not rs:
                 continue
             e = rs[0]["extra"]
             train_tok = [training_tokens_per_s(r["extra"], r["n_train"], r["fit_s"]) for r in rs]
-            samp_tok = [r["extra"]["row_length"] * r["sample_rows_per_s"] for r in rs]
+            positions = [r["extra"].get("model_positions") or r["extra"]["row_length"] for r in rs]
+            samp_tok = [n * r["sample_rows_per_s"] for n, r in zip(positions, rs)]
             tshare = [flop_share(r["extra"]["non_embedding_params"], x, rate["float32"], TRAIN_FLOPS_PER_PARAM_TOKEN)
                       for r, x in zip(rs, train_tok)]
-            sshare = [flop_share(r["extra"]["non_embedding_params"], x, rate["bfloat16"], SAMPLE_FLOPS_PER_PARAM_TOKEN)
+            sshare = [flop_share(r["extra"]["non_embedding_params"], x, rate[sample_dtype], SAMPLE_FLOPS_PER_PARAM_TOKEN)
                       for r, x in zip(rs, samp_tok)]
-            lines.append(f"| {t} | {e['n_layer']} × {e['n_embd']} | {_med(train_tok, ',.0f')} | {_med([100 * x for x in tshare], '.0f')} % "
+            lines.append(f"| {t} | {e['n_layer']} × {e['n_embd']} | {e['row_length']} → {positions[0]} "
+                         f"| {_med(train_tok, ',.0f')} | {_med([100 * x for x in tshare], '.0f')} % "
                          f"| {_med(samp_tok, ',.0f')} | {_med([100 * x for x in sshare], '.0f')} % |")
     return "\n".join(lines) + "\n"
 
@@ -300,7 +333,9 @@ def main(argv: list[str] | None = None) -> int:
     machine_path = RESULTS / "machine.json"
     if not args.report_only:
         RESULTS.mkdir(parents=True, exist_ok=True)
-        machine = {**machine_info(), "matmul_gflops": matmul_gflops()}
+        from tabline.training.decoder import cpu_has_fast_bf16  # noqa: PLC0415
+
+        machine = {**machine_info(), "matmul_gflops": matmul_gflops(), "fast_bf16": cpu_has_fast_bf16()}
         machine["other_load"] = f"nothing else by design; load average at start {os.getloadavg()[0]:.2f}"
         atomic_write_json(machine_path, machine)
         seeds = [int(s) for s in args.seeds.split(",")]
@@ -324,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
             r["fidelity"].update(_invented(d, d / f"{r['method']}-s{r['seed']}.csv",
                                            json.loads((d / "split.json").read_text())))
             atomic_write_json(p, r)
+    _backfill_positions()
     machine = json.loads(machine_path.read_text())
     text = report(_load_all(), machine)
     replace_section(BENCH_DIR / "RESULTS.md", "<!-- speed:begin -->", "<!-- speed:end -->", text)
