@@ -165,6 +165,7 @@ def fidelity(d: Path, csv: Path, meta: dict) -> dict[str, Any]:
 def _backfill_positions() -> None:
     """Positions per row for tabline runs recorded before the field existed (markers folded: every tabline run
     in this folder but tabline_markers, which records its own)."""
+    from tabline.training.gpt import folded_length  # noqa: PLC0415
     from tabline.training.tokenizer import TableTokenizer  # noqa: PLC0415
 
     for p in sorted(RESULTS.glob("*/tabline*.json")):
@@ -174,7 +175,7 @@ def _backfill_positions() -> None:
         meta = json.loads((OUT / r["table"] / "split.json").read_text())
         tok = TableTokenizer.fit(read_table(OUT / r["table"] / "train.csv", meta["dtypes"]))
         assert tok.row_length() == r["extra"]["row_length"], (p, tok.row_length())
-        r["extra"]["model_positions"] = tok.row_length() - len(tok.codes) - 1
+        r["extra"]["model_positions"] = folded_length(tok.row_length(), len(tok.codes))
         atomic_write_json(p, r)
 
 

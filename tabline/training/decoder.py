@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from tabline.training.device import gpu_batch_rows
+from tabline.training.gpt import folded_length
 
 Precision = Literal["auto", "float32", "bfloat16"]
 
@@ -125,7 +126,7 @@ class Decoder:
 
     def positions(self, logical_length: int) -> int:
         """Cache positions a whole row of ``logical_length`` tokens needs (<bos>, markers, values, <eos>)."""
-        return logical_length - self.markers - 1 if self.folded else logical_length
+        return folded_length(logical_length, self.markers)
 
     def batch_for(self, length: int, budget_bytes: int = 256 * 2**20, most: int = 4096) -> int:
         """Rows per batch whose key/value cache for ``length`` tokens fits ``budget_bytes`` (64..``most``).

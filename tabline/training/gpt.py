@@ -41,6 +41,17 @@ from transformers.modeling_outputs import CausalLMOutputWithCrossAttentions
 from tabline.training.codec import EOS
 
 
+def folded_length(logical_length: int, n_markers: int) -> int:
+    """Positions a folded model runs for a whole row of ``logical_length`` tokens holding ``n_markers`` markers
+    (no markers: nothing is folded, every token is a position).
+
+    Example:
+        >>> folded_length(27, 10), folded_length(27, 0)
+        (16, 27)
+    """
+    return logical_length - n_markers - 1 if n_markers else logical_length
+
+
 class TabularGPT(GPT2LMHeadModel):
     """GPT-2 with folded column markers (see the module docstring); plain GPT-2 when ``config.marker_ids`` is
     empty or absent (models saved before the folded layout)."""
@@ -57,7 +68,7 @@ class TabularGPT(GPT2LMHeadModel):
 
     def folded_length(self, logical_length: int) -> int:
         """Model positions for a full logical row of ``logical_length`` tokens (<bos>, markers, values, <eos>)."""
-        return logical_length - len(self.marker_ids) - 1 if self.folded else logical_length
+        return folded_length(logical_length, len(self.marker_ids))
 
     def fold(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Logical ids (B, T) -> (kept positions (B, K), kept ids (B, K), the marker after each or -1 (B, K)).

@@ -37,7 +37,7 @@ from tabline.schema import Schema
 from tabline.training.checkpoint import TrainState, fingerprint, load_checkpoint, save_checkpoint
 from tabline.training.external import ExternalColumns
 from tabline.training.decoder import Decoder, Precision
-from tabline.training.gpt import TabularGPT
+from tabline.training.gpt import TabularGPT, folded_length
 from tabline.training.guard import Copies, CopyGuard, SampleReport, keep_probability, overfit_signal
 from tabline.training.plan import Plan, lr_factor, over_budget, plan_training
 from tabline.training.device import (DeviceSpec, device_for_loading, resolve_device, sampling_generator,
@@ -197,7 +197,7 @@ class TabularLM:
         val_vals, train_vals = values[perm[:n_val]], values[perm[n_val:]]
         self.guard = CopyGuard.fit(df, self.schema, held=perm[:n_val])
         markers = [c.marker for c in tok.codes] if cfg.fold_markers else []
-        positions = tok.row_length() - (len(markers) + 1 if markers else 0)  # folded: no markers, no <eos>
+        positions = folded_length(tok.row_length(), len(markers))
         plan = plan_training(len(train_vals), tok.row_length(), budget_s=cfg.time_budget_s, max_epochs=cfg.max_epochs,
                              n_layer=cfg.n_layer, n_embd=cfg.n_embd, anneal_fraction=cfg.anneal_fraction,
                              model_length=positions)
