@@ -25,8 +25,8 @@ _MATMUL_SHAPE = (4096, 128, 512)
 
 
 # ------------------------------------------------------------------ hardware
-def matmul_gflops(threads: int | None = None) -> dict[str, float]:
-    """Median GFLOP/s of (4096 × 128) @ (128 × 512) products in float32 and bfloat16, with ``threads`` torch
+def matmul_gflops(threads: int | None = None, dtypes: tuple[str, ...] = ("float32", "bfloat16")) -> dict[str, float]:
+    """Median GFLOP/s of (4096 × 128) @ (128 × 512) products in each of ``dtypes``, with ``threads`` torch
     threads (default: torch's own count, i.e. every core)."""
     import torch
 
@@ -34,7 +34,8 @@ def matmul_gflops(threads: int | None = None) -> dict[str, float]:
         torch.set_num_threads(threads)
     m, k, n = _MATMUL_SHAPE
     out = {}
-    for name, dt in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
+    for name in dtypes:
+        dt = getattr(torch, name)
         a, b = torch.randn(m, k, dtype=dt), torch.randn(k, n, dtype=dt)
         for _ in range(5):  # warm-up: first calls pay for allocation and kernel selection
             a @ b

@@ -1,4 +1,5 @@
-"""Speed side by side: tabline's TabularLM vs TabularARGN (mostlyai-engine), both at their defaults.
+"""Speed side by side: tabline's TabularLM vs TabularARGN (mostlyai-engine) and SDV's GaussianCopula, CTGAN and
+TVAE, every method at its own defaults.
 
 Per table and seed, in one run on one machine: fit seconds, sample rows/s (``--sample-rows`` rows in one
 timed call), fidelity of the first len(holdout) sampled rows (C2ST against train and against the holdout,
@@ -9,7 +10,8 @@ and the CPU's measured matmul rate, from which tabline's training and sampling F
     python -m benchmarks.speed --tables Benefits --seeds 0 --methods tabline
     python -m benchmarks.speed --report-only        # RESULTS.md section from results/speed/*.json
 
-Each method runs in its own process (`benchmarks.peers`; TabularARGN under benchmarks/.venv-argn) with no
+Each method runs in its own process (`benchmarks.peers`; TabularARGN under benchmarks/.venv-argn, the SDV
+methods in tabline's environment, which needs `pip install "sdv>=2,<3"`: benchmarks/README.md) with no
 thread settings passed: each picks its own. Every run's JSON (benchmarks/results/speed/) stores its
 conditions: rows, seed, load, threads seen, machine.
 """
@@ -24,6 +26,7 @@ if __package__ in (None, ""):  # run as a script: don't let benchmarks/datasets.
     sys.path.insert(0, str(_here.parent))
 
 import argparse  # noqa: E402
+import importlib.util  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import statistics  # noqa: E402
@@ -42,12 +45,14 @@ from benchmarks.measures import (  # noqa: E402
 from benchmarks.report import machine_info, replace_section  # noqa: E402
 
 TABLES = ["Benefits", "Computers", "diamonds", "HI", "DoctorContacts", "Car", "baseball", "MedExp"]
-METHODS = ["tabline", "tabularargn", "tabline_matched", "tabline_markers"]
+METHODS = ["tabline", "tabularargn", "gaussian_copula", "ctgan", "tvae", "tabline_matched", "tabline_markers"]
+SDV_METHODS = ("gaussian_copula", "ctgan", "tvae")  # sdv in tabline's environment (benchmarks/README.md, Setup)
 # tabline_matched: tabline with its training time budget set to TabularARGN's median fit seconds on the table
 # (from that table's finished TabularARGN runs) — the fidelity tabline reaches in the peer's fit time
 # tabline_markers: tabline with every column marker a position of its own (fold_markers=False, the layout before
 # issue 18's folding), to measure what folding did to speed and fidelity side by side
-LABELS = {"tabline": "tabline TabularLM", "tabularargn": "TabularARGN",
+LABELS = {"tabline": "tabline TabularLM", "tabularargn": "TabularARGN", "gaussian_copula": "SDV GaussianCopula",
+          "ctgan": "SDV CTGAN", "tvae": "SDV TVAE",
           "tabline_matched": "tabline, TabularARGN's fit time", "tabline_markers": "tabline, markers unfolded"}
 OUT = BENCH_DIR / "out" / "speed"
 RESULTS = BENCH_DIR / "results" / "speed"
@@ -91,6 +96,9 @@ def run_one(name: str, method: str, seed: int, load: str, sample_rows: int, time
     if method == "tabularargn" and not Path(py).exists():
         log("TabularARGN venv missing: run `bash benchmarks/setup_tabularargn.sh`")
         return None
+    if method in SDV_METHODS and importlib.util.find_spec("sdv") is None:
+        log(f"{method}: sdv is not installed in this environment (benchmarks/README.md, Setup)")
+        return None
     config, settings, child = "{}", "defaults (no thread or size settings passed)", method
     if method == "tabline_matched":
         peer = [json.loads(p.read_text())["fit_s"] for p in sorted((RESULTS / name).glob("tabularargn-s[0-9].json"))]
@@ -109,6 +117,11 @@ def run_one(name: str, method: str, seed: int, load: str, sample_rows: int, time
                 "HF_HOME": str(BENCH_DIR / ".cache" / "hf"), "TOKENIZERS_PARALLELISM": "false"})
     cmd = [py, "-m", "benchmarks.peers", "--method", child, "--split-dir", str(d), "--seed", str(seed),
            "--out-csv", str(csv), "--out-json", str(js), "--config", config, "--threads", "0", "--n", str(sample_rows)]
+    # the host's speed drifts between invocations (a shared VM: 161 then 92 GFLOP/s float32 on one day), so each
+    # run keeps the rate measured just before it, and the FLOP shares divide by the run's own rate
+    from tabline.training.decoder import cpu_has_fast_bf16  # noqa: PLC0415
+
+    rate = matmul_gflops(dtypes=("float32", "bfloat16") if cpu_has_fast_bf16() else ("float32",))
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(HOGS if load == "busy" else 0)]
     try:
         t0 = time.perf_counter()
@@ -129,7 +142,7 @@ def run_one(name: str, method: str, seed: int, load: str, sample_rows: int, time
         "sample_rows": rec["sample_rows"], "fit_s": rec["fit_s"], "sample_s": rec["sample_s"],
         "sample_rows_per_s": rec["sample_rows_per_s"], "child_wall_s": wall, "params": rec.get("params"),
         "peak_rss_mb": rec.get("peak_rss_mb"), "versions": {k: rec.get(k) for k in ("torch", "pandas", "python")},
-        "settings": settings,
+        "settings": settings, "matmul_gflops_before": rate,
         "extra": {k: v for k, v in rec.get("extra", {}).items() if k != "resolved_config"},
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
@@ -204,7 +217,7 @@ def _pick(runs, table, method, load="idle"):
 
 
 def report(runs: list[dict[str, Any]], machine: dict[str, Any]) -> str:
-    lines = ["## Speed: tabline vs TabularARGN (issue 18)", ""]
+    lines = ["## Speed: tabline vs TabularARGN and the SDV peers (issue 18)", ""]
     tables = [t for t in TABLES if any(r["table"] == t for r in runs)]
     seeds = sorted({r["seed"] for r in runs})
     lines += [
@@ -212,8 +225,8 @@ def report(runs: list[dict[str, Any]], machine: dict[str, Any]) -> str:
         f"Machine: {machine.get('cpu')}, {machine.get('cores_usable', machine.get('cores'))} cores, "
         f"{machine.get('ram_gib')} GiB; torch {machine.get('torch')}. Seeds {seeds}; cells are median "
         f"(min–max). Train rows: the benchmarks' seeded split capped at {TRAIN_CAP:,} (holdout likewise); "
-        f"rows/s: {runs[0]['sample_rows']:,} rows in one call. Both methods at their defaults, one process "
-        "each, nothing else running unless stated. "
+        f"rows/s: {runs[0]['sample_rows']:,} rows in one call. Every method at its own defaults, one "
+        "process each, nothing else running unless stated. "
         + ("'tabline, TabularARGN's fit time' is tabline with its training time budget set to TabularARGN's median "
            "fit seconds on that table (measured in a later run on the same machine). "
            if any(r["method"] == "tabline_matched" for r in runs) else "")
@@ -224,7 +237,9 @@ def report(runs: list[dict[str, Any]], machine: dict[str, Any]) -> str:
         "of the output's cells in columns with at most 50 distinct training values that hold a value neither "
         "train nor holdout holds. "
         + "; ".join(f"{t}: seeds {sorted({r['seed'] for r in runs if r['table'] == t})} only" for t in tables
-                    if len({r['seed'] for r in runs if r['table'] == t}) < len(seeds)),
+                    if len({r['seed'] for r in runs if r['table'] == t}) < len(seeds))
+        + "".join(f" {LABELS[m]}: seeds {s} only." for m in METHODS
+                  for s in [sorted({r['seed'] for r in runs if r['method'] == m})] if s and len(s) < len(seeds)),
         "",
         "| table | rows × cols | method | fit s | sample rows/s | C2ST vs holdout [ceiling] | C2ST vs train "
         "| quality [ceiling] | TSTR/TRTR | invented values |",
@@ -245,20 +260,52 @@ def report(runs: list[dict[str, Any]], machine: dict[str, Any]) -> str:
                 f"| {_med([x.get('quality') for x in f], '.3f')} [{_ceiling(f, 'quality_ceiling')}] "
                 f"| {_med([x.get('tstr_trtr_ratio') for x in f], '.3f')} "
                 f"| {_med([100 * x['invented_value_share'] if x.get('invented_value_share') is not None else None for x in f], '.1f')} % |")
-        a, b = _pick(runs, t, "tabline"), _pick(runs, t, "tabularargn")
-        if a and b:
-            wins["fit"].append((t, statistics.median(r["fit_s"] for r in b) / statistics.median(r["fit_s"] for r in a)))
-            wins["sample"].append((t, statistics.median(r["sample_rows_per_s"] for r in a)
-                                   / statistics.median(r["sample_rows_per_s"] for r in b)))
+        # ratios within a seed (the two runs of one invocation, minutes apart), then their median over seeds
+        pairs = [(a, b) for a in _pick(runs, t, "tabline") for b in _pick(runs, t, "tabularargn") if a["seed"] == b["seed"]]
+        if pairs:
+            wins["fit"].append((t, [b["fit_s"] / a["fit_s"] for a, b in pairs]))
+            wins["sample"].append((t, [a["sample_rows_per_s"] / b["sample_rows_per_s"] for a, b in pairs]))
     lines.append("")
     if wins["fit"]:
-        fmt = lambda ws: ", ".join(f"{t} {x:.2f}×" for t, x in ws)  # noqa: E731
+        fmt = lambda ws: ", ".join(f"{t} {_med(x, '.2f')}×" for t, x in ws)  # noqa: E731
+        ahead = lambda ws: sum(statistics.median(x) >= 1 for _, x in ws)  # noqa: E731
         lines += [
-            f"- **Sampling speed, tabline ÷ TabularARGN** (median rows/s; > 1 means tabline is faster): {fmt(wins['sample'])}; "
-            f"ahead on {sum(x >= 1 for _, x in wins['sample'])} of {len(wins['sample'])} tables.",
-            f"- **Fit speed, TabularARGN fit s ÷ tabline fit s** (> 1 means tabline fits faster): {fmt(wins['fit'])}; "
-            f"ahead on {sum(x >= 1 for _, x in wins['fit'])} of {len(wins['fit'])} tables.",
+            "- **Sampling speed, tabline ÷ TabularARGN** (rows/s, ratio within each seed's pair of runs, median (min–max) "
+            f"over seeds; > 1 means tabline is faster): {fmt(wins['sample'])}; ahead on {ahead(wins['sample'])} of "
+            f"{len(wins['sample'])} tables.",
+            f"- **Fit speed, TabularARGN fit s ÷ tabline fit s** (same pairing; > 1 means tabline fits faster): "
+            f"{fmt(wins['fit'])}; ahead on {ahead(wins['fit'])} of {len(wins['fit'])} tables.",
         ]
+    for m in SDV_METHODS:
+        pairs = [(t, _pick(runs, t, "tabline"), _pick(runs, t, m)) for t in tables]
+        pairs = [(t, a, b) for t, a, b in pairs if a and b]
+        if not pairs:
+            continue
+        med = lambda rs, k: statistics.median(r[k] for r in rs)  # noqa: E731
+        c2 = lambda rs: statistics.median((r.get("fidelity") or {}).get("c2st_vs_holdout", 1.0) for r in rs)  # noqa: E731
+        samp = [med(a, "sample_rows_per_s") / med(b, "sample_rows_per_s") for _, a, b in pairs]  # of medians: the
+        fit = [med(b, "fit_s") / med(a, "fit_s") for _, a, b in pairs]  # SDV peers may have run fewer seeds
+        lines.append(
+            f"- **Beside {LABELS[m]}**, sampling tabline ÷ peer: "
+            + ", ".join(f"{t} {x:.2f}×" for (t, _, _), x in zip(pairs, samp))
+            + f" (ahead on {sum(x >= 1 for x in samp)} of {len(pairs)}); fit, peer s ÷ tabline s: "
+            + ", ".join(f"{t} {x:.2f}×" for (t, _, _), x in zip(pairs, fit))
+            + f" (ahead on {sum(x >= 1 for x in fit)} of {len(pairs)}); tabline's C2ST vs holdout lower on "
+            f"{sum(c2(a) < c2(b) for _, a, b in pairs)} of {len(pairs)}.")
+    folding = []
+    for t in tables:
+        pairs = [(a, b) for a in _pick(runs, t, "tabline") for b in _pick(runs, t, "tabline_markers") if a["seed"] == b["seed"]]
+        if pairs:
+            c2 = lambda r: (r.get("fidelity") or {}).get("c2st_vs_holdout", 1.0)  # noqa: E731
+            folding.append((t, [a["sample_rows_per_s"] / b["sample_rows_per_s"] for a, b in pairs],
+                            [b["fit_s"] / a["fit_s"] for a, b in pairs], [c2(a) for a, _ in pairs],
+                            [c2(b) for _, b in pairs], sorted(a["seed"] for a, _ in pairs)))
+    if folding:
+        lines.append(
+            "- **Folding the column markers** (tabline ÷ 'markers unfolded', same seed; the unfolded runs came right after "
+            "that seed's tabline run, on the same host): sampling rows/s, fit s unfolded ÷ folded, C2ST vs holdout "
+            "folded / unfolded: " + ", ".join(f"{t} (seeds {s}) {_med(x, '.2f')}×, {_med(y, '.2f')}×, "
+                                              f"{_med(c, '.3f')} / {_med(u, '.3f')}" for t, x, y, c, u, s in folding) + ".")
     matched = []
     for t in tables:
         a, b = _pick(runs, t, "tabline_matched"), _pick(runs, t, "tabularargn")
@@ -292,8 +339,11 @@ def report(runs: list[dict[str, Any]], machine: dict[str, Any]) -> str:
     tl = [r for r in runs if r["method"] == "tabline" and r["load"] == "idle" and r["extra"].get("row_length")]
     sample_dtype = "bfloat16" if machine.get("fast_bf16", True) else "float32"  # what tabline's sampler ran in
     if rate and tl:
-        lines += ["", f"**Throughput against the hardware.** Measured matmul rate in this run: {rate['float32']:.0f} GFLOP/s "
-                      f"float32, {rate['bfloat16']:.0f} GFLOP/s bfloat16 ((4096×128)·(128×512), 2 cores); this CPU "
+        f32 = [(r.get("matmul_gflops_before") or rate)["float32"] for r in tl]
+        lines += ["", "**Throughput against the hardware.** Each run's shares divide by the float32 matmul rate "
+                      "((4096×128)·(128×512), 2 cores) measured just before that run, since this shared host's speed "
+                      f"drifts: {_med(f32, '.0f')} GFLOP/s over tabline's runs (the last invocation's bfloat16 rate: "
+                      f"{rate['bfloat16']:.0f} GFLOP/s); this CPU "
                       + ("multiplies bfloat16 in hardware, so sampling runs in it. " if sample_dtype == "bfloat16" else
                          "has no bfloat16 hardware, so sampling runs in float32. ")
                       + "Tokens are the positions the model runs (markers folded: see docs/tabular-lm.md §1). "
@@ -310,10 +360,11 @@ def report(runs: list[dict[str, Any]], machine: dict[str, Any]) -> str:
             train_tok = [training_tokens_per_s(r["extra"], r["n_train"], r["fit_s"]) for r in rs]
             positions = [r["extra"].get("model_positions") or r["extra"]["row_length"] for r in rs]
             samp_tok = [n * r["sample_rows_per_s"] for n, r in zip(positions, rs)]
-            tshare = [flop_share(r["extra"]["non_embedding_params"], x, rate["float32"], TRAIN_FLOPS_PER_PARAM_TOKEN)
-                      for r, x in zip(rs, train_tok)]
-            sshare = [flop_share(r["extra"]["non_embedding_params"], x, rate[sample_dtype], SAMPLE_FLOPS_PER_PARAM_TOKEN)
-                      for r, x in zip(rs, samp_tok)]
+            own = [r.get("matmul_gflops_before") or rate for r in rs]
+            tshare = [flop_share(r["extra"]["non_embedding_params"], x, g["float32"], TRAIN_FLOPS_PER_PARAM_TOKEN)
+                      for r, x, g in zip(rs, train_tok, own)]
+            sshare = [flop_share(r["extra"]["non_embedding_params"], x, g[sample_dtype], SAMPLE_FLOPS_PER_PARAM_TOKEN)
+                      for r, x, g in zip(rs, samp_tok, own)]
             lines.append(f"| {t} | {e['n_layer']} × {e['n_embd']} | {e['row_length']} → {positions[0]} "
                          f"| {_med(train_tok, ',.0f')} | {_med([100 * x for x in tshare], '.0f')} % "
                          f"| {_med(samp_tok, ',.0f')} | {_med([100 * x for x in sshare], '.0f')} % |")
