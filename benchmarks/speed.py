@@ -1,5 +1,5 @@
 """Speed side by side: tabline's TabularLM vs TabularARGN (mostlyai-engine) and SDV's GaussianCopula, CTGAN and
-TVAE, every method at its own defaults.
+TVAE, each at its own defaults (CTGAN and TVAE with the epochs of benchmarks/README.md).
 
 Per table and seed, in one run on one machine: fit seconds, sample rows/s (``--sample-rows`` rows in one
 timed call), fidelity of the first len(holdout) sampled rows (C2ST against train and against the holdout,
@@ -101,6 +101,10 @@ def run_one(name: str, method: str, seed: int, load: str, sample_rows: int, time
         log(f"{method}: sdv is not installed in this environment (benchmarks/README.md, Setup)")
         return None
     config, settings, child = "{}", "defaults (no thread or size settings passed)", method
+    if method in SDV_METHODS:
+        from benchmarks.peers import DEFAULT_CONFIGS  # noqa: PLC0415
+
+        settings = f"benchmarks.peers settings {DEFAULT_CONFIGS[method] or '{}'}, sdv defaults otherwise"
     if method == "tabline_matched":
         peer = [json.loads(p.read_text())["fit_s"] for p in sorted((RESULTS / name).glob("tabularargn-s[0-9].json"))]
         if not peer:
@@ -230,7 +234,8 @@ def report(runs: list[dict[str, Any]], machine: dict[str, Any], host: str = "") 
         f"Machine: {machine.get('cpu')}, {machine.get('cores_usable', machine.get('cores'))} cores, "
         f"{machine.get('ram_gib')} GiB; torch {machine.get('torch')}. Seeds {seeds}; cells are median "
         f"(min–max). Train rows: the benchmarks' seeded split capped at {TRAIN_CAP:,} (holdout likewise); "
-        f"rows/s: {runs[0]['sample_rows']:,} rows in one call. Every method at its own defaults, one "
+        f"rows/s: {runs[0]['sample_rows']:,} rows in one call. tabline, TabularARGN and GaussianCopula at their "
+        "own defaults (CTGAN and TVAE, where shown, with the epochs of benchmarks/README.md's settings table), one "
         "process each, nothing else running unless stated. "
         + ("'tabline, TabularARGN's fit time' is tabline with its training time budget set to TabularARGN's median "
            "fit seconds on that table (measured in a later run on the same machine). "

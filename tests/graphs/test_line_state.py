@@ -33,20 +33,20 @@ def checkpoint_bytes(run_dir, batches: list[int]) -> dict[int, int]:
 
 
 def test_the_checkpointed_state_does_not_grow_with_the_run(tiny_lm, diamonds, tmp_path):
-    # Setup: 200 batches of 8 rows, stopped by the batch budget
-    team = Team.from_dict({"batch_rows": 8, "max_batches": 200, "patience": 1000, "judges": [{"kind": "rules"}]})
+    # Setup: 100 batches of 8 rows, stopped by the batch budget (state that grew per batch would be ~10x here)
+    team = Team.from_dict({"batch_rows": 8, "max_batches": 100, "patience": 1000, "judges": [{"kind": "rules"}]})
     line = AssemblyLine(team, lm=tiny_lm).fit(diamonds.iloc[:1500], progress=False)
     # Run
     result = line.run(100_000, tmp_path / "run", progress=False)
-    # Assert: the state after batch 200 is no bigger than after batch 10, give or take a few bytes of counters
-    assert result.report["batches"] == 200 and result.stop_reason == "batches"
-    size = checkpoint_bytes(result.run_dir, [10, 200])
-    print(f"checkpoint bytes after batch 10: {size[10]:,}; after batch 200: {size[200]:,}")
-    assert size[200] <= 1.2 * size[10]
+    # Assert: the state after batch 100 is no bigger than after batch 10, give or take a few bytes of counters
+    assert result.report["batches"] == 100 and result.stop_reason == "batches"
+    size = checkpoint_bytes(result.run_dir, [10, 100])
+    print(f"checkpoint bytes after batch 10: {size[10]:,}; after batch 100: {size[100]:,}")
+    assert size[100] <= 1.2 * size[10]
     # and the run's history is whole in the report: per-arm totals and sources count every batch
     arm = result.report["arms"][0]
-    assert arm["batches"] == 200 and arm["generated"] == result.report["generated"] == 1600
-    assert sum(result.report["conditions_from"].values()) == 200
+    assert arm["batches"] == 100 and arm["generated"] == result.report["generated"] == 800
+    assert sum(result.report["conditions_from"].values()) == 100
 
 
 @pytest.mark.parametrize("frame", [

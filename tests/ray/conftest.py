@@ -13,6 +13,14 @@ os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 NO_RAY = 'Ray is an optional extra: pip install -e ".[ray]"'
 
 
+def pytest_collection_modifyitems(items):
+    """Under pytest-xdist, every Ray test on one worker: one local cluster for the session, not one per worker."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for item in items:
+        if str(item.path).startswith(here + os.sep):
+            item.add_marker(pytest.mark.xdist_group("ray"))
+
+
 @pytest.fixture(scope="session")
 def ray_cluster():
     """The session's Ray; yields its GCS address (HOST:PORT), which `--ray` takes in a child process."""
