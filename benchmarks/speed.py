@@ -316,6 +316,9 @@ def report(runs: list[dict[str, Any]], machine: dict[str, Any], host: str = "") 
             "that seed's tabline run, on the same host): sampling rows/s, fit s unfolded ÷ folded, C2ST vs holdout "
             "folded / unfolded: " + ", ".join(f"{t} (seeds {s}) {_med(x, '.2f')}×, {_med(y, '.2f')}×, "
                                               f"{_med(c, '.3f')} / {_med(u, '.3f')}" for t, x, y, c, u, s in folding) + ".")
+    if wins["sample"] and any(statistics.median(x) < 1 for _, x in wins["sample"]):
+        lines.append("- **Where tabline is behind on speed**, why, and what was tried to close it (kept and dropped): "
+                     "docs/tabular-lm.md §3, 'Folding the markers' and the paragraphs after it.")
     matched = []
     for t in tables:
         a, b = _pick(runs, t, "tabline_matched"), _pick(runs, t, "tabularargn")
